@@ -1,0 +1,1 @@
+"""llm-admin: domain, persistence, services and CLI (never imports streamlit)."""

@@ -1,0 +1,512 @@
+"""llm-admin: the ops command line. Exit 0 ok, 1 failed, 2 usage; errors are one line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from logging.handlers import RotatingFileHandler
+from typing import Any
+
+from alembic.util.exc import CommandError
+from sqlalchemy.exc import OperationalError
+
+from app import catalog, db, migrate
+from app.crypto import KeyRing, generate_key, load_key_ring, random_password
+from app.errors import LlmAdminError
+from app.probes import ProbeTarget, test_connection
+from app.services import keys, models, providers, templates, users
+from app.services.access import Actor
+from app.settings import Settings, load_settings
+
+log = logging.getLogger("llm_admin")
+
+
+@dataclass
+class Context:
+    """What every command needs: settings, the database, the key ring and who is acting."""
+
+    settings: Settings
+    actor: Actor
+
+    def ring(self) -> KeyRing:
+        return load_key_ring(self.settings)
+
+    def session(self) -> Any:
+        db.init(self.settings.database_url)
+        return db.Session.begin()
+
+
+def _setup_logging(settings: Settings) -> None:
+    settings.log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(settings.log_file, maxBytes=5_000_000, backupCount=3)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def _out(text: str = "") -> None:
+    print(text)
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> None:
+    cells = [header] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for row in cells:
+        _out("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _parse_params(pairs: list[str] | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise LlmAdminError(f"--param {pair!r}: use KEY=VALUE, e.g. --param api_version=2024-10-21")
+        params[key.strip()] = value
+    return params
+
+
+def _read_secret_stdin() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("API key: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+# --- db -------------------------------------------------------------------------------------
+
+
+def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
+    url = ctx.settings.database_url
+    if args.action == "upgrade":
+        migrate.upgrade(url, args.revision or "head")
+        with ctx.session() as session:
+            templates.sync_system_templates(session)
+        _out(f"database at revision {migrate.current(url)}")
+    elif args.action == "downgrade":
+        if not args.yes and not _confirm(
+            f"Downgrade the database to {args.revision or '-1'}? Data may be lost."
+        ):
+            return 1
+        migrate.downgrade(url, args.revision or "-1")
+        _out(f"database at revision {migrate.current(url)}")
+    elif args.action == "check":
+        migrate.check(url)
+        _out("models and migrations agree")
+    else:
+        _out(migrate.current(url))
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        print(f"{question} Refusing without --yes (no terminal to ask on).", file=sys.stderr)
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+def cmd_create_admin(ctx: Context, args: argparse.Namespace) -> int:
+    password = ctx.settings.admin_password
+    generated = False
+    if not password:
+        if sys.stdin.isatty() and not args.generate:
+            password = getpass.getpass("Password for the new admin: ")
+        else:
+            password, generated = random_password(), True
+    with ctx.session() as session:
+        if args.if_none and users.count_users(session):
+            _out("users exist already; nothing to do")
+            return 0
+        user = users.create_user(
+            session, actor=ctx.actor, username=args.username, password=password, role="admin"
+        )
+        name = user.username
+    _out(f"admin '{name}' created")
+    if generated:
+        _out(f"one-time password: {password}  (change it after you log in)")
+    return 0
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+def cmd_keys(ctx: Context, args: argparse.Namespace) -> int:
+    if args.action == "generate":
+        _out(generate_key())
+        return 0
+    ring = ctx.ring()
+    with ctx.session() as session:
+        if args.action == "status":
+            missing = keys.unreadable_secrets(session, ring=ring)
+            _out(f"newest key: {ring.current_id}; keys in ring: {', '.join(ring.ids)}")
+            _out(f"unreadable secrets: {sum(missing.values())}")
+            return 1 if missing else 0
+        count = keys.rotate_keys(session, actor=ctx.actor, ring=ring)
+    _out(f"re-encrypted {count} secret{'s' * (count != 1)} under key {ring.current_id}")
+    return 0
+
+
+# --- providers ------------------------------------------------------------------------------
+
+
+def cmd_provider(ctx: Context, args: argparse.Namespace) -> int:
+    handlers: dict[str, Callable[[Context, argparse.Namespace], int]] = {
+        "add": _provider_add,
+        "list": _provider_list,
+        "show": _provider_show,
+        "test": _provider_test,
+        "types": _provider_types,
+    }
+    if args.action in handlers:
+        return handlers[args.action](ctx, args)
+    with ctx.session() as session:
+        provider = providers.find_provider(session, name=args.name)
+        if args.action in ("enable", "disable"):
+            providers.set_provider_enabled(
+                session, actor=ctx.actor, provider_id=provider.id, enabled=args.action == "enable"
+            )
+        elif args.action == "delete":
+            providers.delete_provider(session, actor=ctx.actor, provider_id=provider.id)
+        else:
+            providers.restore_provider(session, actor=ctx.actor, provider_id=provider.id)
+        name = provider.name
+    _out(f"provider '{name}' {args.action}d")
+    return 0
+
+
+def _provider_add(ctx: Context, args: argparse.Namespace) -> int:
+    ptype = catalog.get_type(args.type)
+    secrets: dict[str, str] = {}
+    secret_envs: dict[str, str] = {}
+    key_field = "api_key"
+    if args.api_key_stdin:
+        secrets[key_field] = _read_secret_stdin()
+    if args.api_key_env:
+        secret_envs[key_field] = args.api_key_env
+    for pair in args.secret_env or []:
+        field, _, var = pair.partition("=")
+        secret_envs[field.strip()] = var.strip()
+    ring = ctx.ring()
+    with ctx.session() as session:
+        kwargs: dict[str, Any] = dict(
+            session=session,
+            actor=ctx.actor,
+            ring=ring,
+            name=args.name,
+            base_url=args.base_url,
+            secrets=secrets,
+            secret_envs=secret_envs,
+            params=_parse_params(args.param),
+            rpm=args.rpm,
+            tpm=args.tpm,
+            timeout_seconds=args.timeout,
+            default_model=args.default_model,
+        )
+        if args.local is not None:
+            kwargs["is_local"] = args.local
+        if args.template:
+            provider = templates.create_provider_from_template(template_name=args.template, **kwargs)
+        else:
+            provider = providers.create_provider(type=args.type, **kwargs)
+        name, pid = provider.name, provider.id
+    _out(f"provider '{name}' added (id {pid})")
+    if ptype and secrets.get(key_field):
+        warning = catalog.key_format_warning(ptype, secrets[key_field])
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _provider_list(ctx: Context, args: argparse.Namespace) -> int:
+    ring = ctx.ring()
+    with ctx.session() as session:
+        rows = providers.list_providers(
+            session, ring=ring, include_deleted=args.all, type=args.type, search=args.search
+        )
+    _table(
+        [
+            [
+                p.name,
+                p.type,
+                p.base_url,
+                "deleted" if p.deleted else ("enabled" if p.enabled else "disabled"),
+                f"{p.enabled_model_count}/{p.model_count}",
+                ", ".join(f"{c.field}={c.masked or '$' + (c.env_var or '')}" for c in p.credentials),
+                _test_summary(p),
+            ]
+            for p in rows
+        ],
+        ["NAME", "TYPE", "BASE URL", "STATE", "MODELS", "SECRETS", "LAST TEST"],
+    )
+    return 0
+
+
+def _test_summary(p: providers.ProviderView) -> str:
+    if p.last_test_at is None:
+        return "never"
+    return f"{'ok' if p.last_test_ok else 'FAILED'} {p.last_test_latency_ms or 0:.0f} ms"
+
+
+def _provider_show(ctx: Context, args: argparse.Namespace) -> int:
+    ring = ctx.ring()
+    with ctx.session() as session:
+        provider = providers.find_provider(session, name=args.name)
+        view = providers.view(provider, ring)
+    for key, value in vars(view).items():
+        if key != "credentials":
+            _out(f"{key}: {value}")
+    for cred in view.credentials:
+        _out(f"{cred.field}: {cred.masked or '(from $' + str(cred.env_var) + ')'}")
+    return 0
+
+
+def _provider_types(ctx: Context, args: argparse.Namespace) -> int:
+    _table(
+        [
+            [
+                t.id,
+                t.label,
+                t.litellm_provider,
+                t.default_base_url or "(required)",
+                ", ".join(f.name + ("*" if f.required else "") for f in t.fields),
+                "yes" if t.local else "",
+            ]
+            for t in catalog.PROVIDER_TYPES.values()
+        ],
+        ["TYPE", "NAME", "LITELLM", "DEFAULT BASE URL", "FIELDS (* required)", "LOCAL"],
+    )
+    return 0
+
+
+def _provider_test(ctx: Context, args: argparse.Namespace) -> int:
+    ring = ctx.ring()
+    with ctx.session() as session:
+        provider = providers.find_provider(session, name=args.name, include_deleted=False)
+        secrets = {
+            c.field: providers.resolve_secret(provider, ring, c.field, environ=dict(os.environ))
+            for c in provider.credentials
+        }
+        target = ProbeTarget(
+            provider.type, provider.base_url, secrets, dict(provider.params or {}), provider.default_model
+        )
+        pid, name = provider.id, provider.name
+    result = asyncio.run(test_connection(target, timeout=args.timeout))
+    with ctx.session() as session:
+        providers.record_test_result(
+            session,
+            actor=ctx.actor,
+            provider_id=pid,
+            ok=result.ok,
+            latency_ms=result.latency_ms,
+            message=result.message,
+        )
+    status = "ok" if result.ok else "FAILED"
+    _out(f"{name}: {status} in {result.latency_ms:.0f} ms — {result.message}")
+    for model_id in result.models[:50]:
+        _out(f"  {model_id}")
+    if len(result.models) > 50:
+        _out(f"  … and {len(result.models) - 50} more")
+    return 0 if result.ok else 1
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def cmd_model(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.session() as session:
+        if args.action == "list":
+            provider_id = providers.find_provider(session, name=args.provider).id if args.provider else None
+            rows = models.search_models(
+                session,
+                provider_id=provider_id,
+                query=args.search,
+                enabled=True if args.enabled else None,
+            )
+            _table(
+                [
+                    [
+                        m.provider.name,
+                        m.identifier,
+                        m.alias,
+                        "yes" if m.enabled else "no",
+                        m.input_cost_per_1m,
+                        m.output_cost_per_1m,
+                        m.context_window,
+                        m.status,
+                    ]
+                    for m in rows
+                ],
+                ["PROVIDER", "MODEL", "ALIAS", "ENABLED", "IN $/1M", "OUT $/1M", "CONTEXT", "STATUS"],
+            )
+            return 0
+        provider = providers.find_provider(session, name=args.provider, include_deleted=False)
+        if args.action == "add":
+            model = models.create_model(
+                session,
+                actor=ctx.actor,
+                provider_id=provider.id,
+                identifier=args.model,
+                alias=args.alias or args.model,
+                enabled=args.enable,
+                input_cost_per_1m=args.input_cost_per_1m,
+                output_cost_per_1m=args.output_cost_per_1m,
+                context_window=args.context_window,
+            )
+            _out(
+                f"model '{model.identifier}' added to {provider.name} as '{model.alias}' "
+                f"({'enabled' if model.enabled else 'disabled'}; "
+                f"${model.input_cost_per_1m}/${model.output_cost_per_1m} per 1M, "
+                f"context {model.context_window})"
+            )
+            return 0
+        ids = [models.find_model(session, provider_id=provider.id, identifier=m).id for m in args.models]
+        models.set_models_enabled(session, actor=ctx.actor, model_ids=ids, enabled=args.action == "enable")
+    _out(f"{len(ids)} model{'s' * (len(ids) != 1)} {args.action}d on {args.provider}")
+    return 0
+
+
+# --- templates ------------------------------------------------------------------------------
+
+
+def cmd_template(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.session() as session:
+        if args.action == "save":
+            provider = providers.find_provider(session, name=args.provider)
+            templates.save_template_from_provider(
+                session, actor=ctx.actor, provider_id=provider.id, name=args.name
+            )
+            _out(f"template '{args.name}' saved from {provider.name}")
+            return 0
+        rows = templates.list_templates(session)
+        _table(
+            [
+                [t.name, t.kind, t.type, t.base_url, ", ".join((t.settings or {}).get("models") or [])]
+                for t in rows
+            ],
+            ["NAME", "KIND", "TYPE", "BASE URL", "MODELS"],
+        )
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-admin", description="Control plane for a LiteLLM proxy.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("db", help="database migrations")
+    p.add_argument("action", choices=["upgrade", "downgrade", "current", "check"])
+    p.add_argument("revision", nargs="?")
+    p.add_argument("--yes", action="store_true", help="do not ask before a downgrade")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("create-admin", help="create an admin user")
+    p.add_argument("--username", required=True)
+    p.add_argument("--if-none", action="store_true", help="only when no user exists yet")
+    p.add_argument("--generate", action="store_true", help="generate a one-time password")
+    p.set_defaults(func=cmd_create_admin)
+
+    p = sub.add_parser("keys", help="secret key ring")
+    p.add_argument("action", choices=["rotate", "status", "generate"])
+    p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("provider", help="manage providers")
+    psub = p.add_subparsers(dest="action", required=True)
+    add = psub.add_parser("add")
+    add.add_argument("--name", required=True)
+    add.add_argument("--type", choices=catalog.type_ids(), required=False)
+    add.add_argument("--template", help="start from a template (see `llm-admin template list`)")
+    add.add_argument("--base-url")
+    key = add.add_mutually_exclusive_group()
+    key.add_argument("--api-key-stdin", action="store_true", help="read the API key from stdin")
+    key.add_argument("--api-key-env", metavar="VAR", help="read the API key from $VAR at run time")
+    add.add_argument(
+        "--secret-env",
+        action="append",
+        metavar="FIELD=VAR",
+        help="another secret field from an env variable, e.g. aws_secret_access_key=AWS_SECRET",
+    )
+    add.add_argument("--param", action="append", metavar="KEY=VALUE")
+    add.add_argument("--default-model")
+    add.add_argument("--rpm")
+    add.add_argument("--tpm")
+    add.add_argument("--timeout")
+    add.add_argument("--local", action=argparse.BooleanOptionalAction, default=None)
+    lst = psub.add_parser("list")
+    lst.add_argument("--all", action="store_true", help="include deleted providers")
+    lst.add_argument("--type")
+    lst.add_argument("--search")
+    psub.add_parser("types", help="the provider types llm-admin knows")
+    for action in ("show", "disable", "enable", "delete", "restore"):
+        psub.add_parser(action).add_argument("name")
+    test = psub.add_parser("test")
+    test.add_argument("name")
+    test.add_argument("--timeout", type=float, default=10.0)
+    p.set_defaults(func=cmd_provider)
+
+    p = sub.add_parser("model", help="manage models")
+    msub = p.add_subparsers(dest="action", required=True)
+    add = msub.add_parser("add")
+    add.add_argument("--provider", required=True)
+    add.add_argument("--model", required=True)
+    add.add_argument("--alias")
+    add.add_argument("--input-cost-per-1m")
+    add.add_argument("--output-cost-per-1m")
+    add.add_argument("--context-window")
+    add.add_argument("--enable", action="store_true")
+    lst = msub.add_parser("list")
+    lst.add_argument("--provider")
+    lst.add_argument("--search")
+    lst.add_argument("--enabled", action="store_true")
+    for action in ("enable", "disable"):
+        toggle = msub.add_parser(action)
+        toggle.add_argument("--provider", required=True)
+        toggle.add_argument("models", nargs="+", metavar="MODEL")
+    p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("template", help="provider templates")
+    tsub = p.add_subparsers(dest="action", required=True)
+    tsub.add_parser("list")
+    save = tsub.add_parser("save")
+    save.add_argument("--provider", required=True)
+    save.add_argument("--name", required=True)
+    p.set_defaults(func=cmd_template)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "provider" and args.action == "add" and not (args.type or args.template):
+        parser.error("provider add: give --type (see `llm-admin provider types`) or --template")
+    try:
+        settings = load_settings()
+        _setup_logging(settings)
+        actor = Actor(name=f"cli:{getpass.getuser()}", role="admin")
+        log.info("command %s %s", args.command, getattr(args, "action", ""))
+        code: int = args.func(Context(settings, actor), args)
+        return code
+    except (LlmAdminError, CommandError) as exc:
+        log.warning("command failed: %s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        print(
+            f"error: cannot use the database ({type(exc.orig).__name__}); check LLM_ADMIN_DATABASE_URL "
+            "and that the server is up",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""SQLAlchemy 2 declarative models: providers, models, templates, users, audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class Provider(Base):
+    """An upstream LLM provider account and how to reach it."""
+
+    __tablename__ = "providers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # casefolded, whitespace-collapsed name: "My  OpenAI" and "my openai" collide
+    name_key: Mapped[str] = mapped_column(String(100), unique=True)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    base_url: Mapped[str | None] = mapped_column(String(2048))
+    is_local: Mapped[bool] = mapped_column(Boolean, default=False)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    default_model: Mapped[str | None] = mapped_column(String(255))
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(Integer)
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_test_at: Mapped[datetime | None]
+    last_test_ok: Mapped[bool | None] = mapped_column(Boolean)
+    last_test_latency_ms: Mapped[float | None] = mapped_column(Float)
+    last_test_message: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+    credentials: Mapped[list[ProviderCredential]] = relationship(
+        back_populates="provider", cascade="all, delete-orphan", order_by="ProviderCredential.field"
+    )
+    models: Mapped[list[Model]] = relationship(
+        back_populates="provider", cascade="all, delete-orphan", order_by="Model.identifier"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def credential(self, field: str) -> ProviderCredential | None:
+        return next((c for c in self.credentials if c.field == field), None)
+
+
+class ProviderCredential(Base):
+    """One secret field of a provider: encrypted in place, or the name of an env variable."""
+
+    __tablename__ = "provider_credentials"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    ciphertext: Mapped[str | None] = mapped_column(Text)
+    env_var: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    provider: Mapped[Provider] = relationship(back_populates="credentials")
+    __table_args__ = (UniqueConstraint("provider_id", "field"),)
+
+
+class Model(Base):
+    """A model offered by a provider, with its price and capabilities."""
+
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
+    identifier: Mapped[str] = mapped_column(String(255))
+    alias: Mapped[str] = mapped_column(String(255), index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    input_cost_per_1m: Mapped[float | None] = mapped_column(Float)
+    output_cost_per_1m: Mapped[float | None] = mapped_column(Float)
+    context_window: Mapped[int | None] = mapped_column(Integer)
+    max_output_tokens: Mapped[int | None] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(32), default="chat")
+    supports_streaming: Mapped[bool] = mapped_column(Boolean, default=True)
+    supports_tools: Mapped[bool] = mapped_column(Boolean, default=False)
+    supports_vision: Mapped[bool] = mapped_column(Boolean, default=False)
+    supports_audio: Mapped[bool] = mapped_column(Boolean, default=False)
+    supports_system_messages: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+    provider: Mapped[Provider] = relationship(back_populates="models")
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (UniqueConstraint("provider_id", "identifier"),)
+
+
+class ProviderTemplate(Base):
+    """A starting point for a new provider: a system default per type, or saved by an admin."""
+
+    __tablename__ = "provider_templates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # system | custom
+    type: Mapped[str] = mapped_column(String(32))
+    base_url: Mapped[str | None] = mapped_column(String(2048))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # rpm, tpm, timeout, models
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class User(Base):
+    """A dashboard user."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # admin | operator | viewer
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what to which row, with secrets masked."""
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    target_name: Mapped[str | None] = mapped_column(String(255))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_audit_entries_target", "target_type", "target_id"),)

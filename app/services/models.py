@@ -1,0 +1,222 @@
+"""Models: add, update, bulk enable/disable, search; defaults from LiteLLM's cost map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from app import catalog
+from app.errors import FieldError, NotFoundError, ValidationError
+from app.models import Model, Provider, utcnow
+from app.services import audit
+from app.services.access import Actor, authorize
+from app.services.rows import check_version, flush_guarded, load
+from app.validation import MAX_CONTEXT_WINDOW, check_identifier, check_int, check_price
+
+STATUSES = ("active", "deprecated")
+CAPABILITIES = (
+    "supports_streaming",
+    "supports_tools",
+    "supports_vision",
+    "supports_audio",
+    "supports_system_messages",
+)
+EDITABLE = (
+    "alias",
+    "enabled",
+    "input_cost_per_1m",
+    "output_cost_per_1m",
+    "context_window",
+    "max_output_tokens",
+    "status",
+    "is_default",
+    *CAPABILITIES,
+)
+
+
+def _clean(values: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
+    """Validate the editable fields present in values."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in EDITABLE:
+            errors.append(FieldError(key, f"is not a model field; editable: {', '.join(EDITABLE)}"))
+        elif key == "alias":
+            out[key] = check_identifier("alias", value, errors)
+        elif key in ("input_cost_per_1m", "output_cost_per_1m"):
+            out[key] = check_price(key, value, errors)
+        elif key == "context_window":
+            out[key] = check_int(key, value, errors, low=1, high=MAX_CONTEXT_WINDOW, hint="; use tokens")
+        elif key == "max_output_tokens":
+            out[key] = check_int(key, value, errors, low=1, high=MAX_CONTEXT_WINDOW)
+        elif key == "status":
+            if value not in STATUSES:
+                errors.append(FieldError("status", f"must be one of {', '.join(STATUSES)}"))
+            out[key] = value
+        else:
+            if not isinstance(value, bool):
+                errors.append(FieldError(key, "must be true or false"))
+            out[key] = bool(value)
+    return out
+
+
+def _snapshot(model: Model) -> dict[str, Any]:
+    return {"identifier": model.identifier, **{k: getattr(model, k) for k in EDITABLE}}
+
+
+def _flush(session: Session, model: Model) -> None:
+    taken = FieldError(
+        "model", f"'{model.identifier}' is already on this provider; edit the existing row instead"
+    )
+    flush_guarded(session, model, kind="model", label=model.identifier, duplicate=taken)
+
+
+def create_model(
+    session: Session, *, actor: Actor, provider_id: int, identifier: str, **values: Any
+) -> Model:
+    """Add a model to a provider; unset prices, window and capabilities come from LiteLLM."""
+    authorize(actor, "edit")
+    provider: Provider = load(session, Provider, provider_id, kind="provider")
+    errors: list[FieldError] = []
+    ident = check_identifier("model", identifier, errors)
+    if ident and session.scalar(
+        select(Model.id).where(Model.provider_id == provider.id, Model.identifier == ident)
+    ):
+        errors.append(
+            FieldError("model", f"'{ident}' is already on {provider.name}; edit the existing row instead")
+        )
+    values.setdefault("alias", ident)
+    clean = _clean(values, errors)
+    if errors:
+        raise ValidationError(errors)
+    assert ident is not None
+    known = catalog.model_defaults(provider.type, ident)
+    defaults: dict[str, Any] = {
+        "input_cost_per_1m": known.input_cost_per_1m,
+        "output_cost_per_1m": known.output_cost_per_1m,
+        "context_window": known.context_window,
+        "max_output_tokens": known.max_output_tokens,
+        **known.capabilities,
+    }
+    for key, value in defaults.items():
+        if clean.get(key) is None:
+            clean[key] = value
+    model = Model(
+        provider=provider,
+        identifier=ident,
+        mode=known.mode,
+        created_by=actor.name,
+        updated_by=actor.name,
+        **clean,
+    )
+    session.add(model)
+    _flush(session, model)
+    audit.record(
+        session,
+        actor=actor,
+        action="model.create",
+        target_type="model",
+        target_id=model.id,
+        target_name=f"{provider.name}/{ident}",
+        details={"after": _snapshot(model), "defaults_from_litellm": known.known},
+    )
+    return model
+
+
+def update_model(
+    session: Session, *, actor: Actor, model_id: int, expected_version: int, **changes: Any
+) -> Model:
+    """Change a model opened at expected_version."""
+    authorize(actor, "edit")
+    model: Model = load(session, Model, model_id, kind="model")
+    check_version(model, expected_version, kind="model", label=model.identifier)
+    errors: list[FieldError] = []
+    clean = _clean(changes, errors)
+    if errors:
+        raise ValidationError(errors)
+    before = _snapshot(model)
+    for key, value in clean.items():
+        setattr(model, key, value)
+    model.updated_at = utcnow()
+    model.updated_by = actor.name
+    _flush(session, model)
+    audit.record(
+        session,
+        actor=actor,
+        action="model.update",
+        target_type="model",
+        target_id=model.id,
+        target_name=f"{model.provider.name}/{model.identifier}",
+        details={"before": before, "after": _snapshot(model)},
+    )
+    return model
+
+
+def set_models_enabled(session: Session, *, actor: Actor, model_ids: list[int], enabled: bool) -> list[Model]:
+    """Enable or disable many models at once; one audit entry names them all."""
+    authorize(actor, "edit")
+    models = list(
+        session.scalars(select(Model).options(joinedload(Model.provider)).where(Model.id.in_(model_ids)))
+    )
+    missing = set(model_ids) - {m.id for m in models}
+    if missing:
+        raise NotFoundError(f"models {sorted(missing)} do not exist")
+    if enabled:
+        deleted = [m for m in models if m.provider.deleted_at is not None]
+        if deleted:
+            raise ValidationError(
+                [FieldError("enabled", f"{deleted[0].provider.name} is deleted; restore it first")]
+            )
+    for model in models:
+        model.enabled = enabled
+        model.updated_at = utcnow()
+        model.updated_by = actor.name
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="model.enable" if enabled else "model.disable",
+        target_type="model",
+        details={"models": [f"{m.provider.name}/{m.identifier}" for m in models]},
+    )
+    return models
+
+
+def find_model(session: Session, *, provider_id: int, identifier: str) -> Model:
+    model = session.scalars(
+        select(Model).where(Model.provider_id == provider_id, Model.identifier == identifier)
+    ).one_or_none()
+    if model is None:
+        raise NotFoundError(f"no model '{identifier}' on that provider; `llm-admin model list` shows them")
+    return model
+
+
+def search_models(
+    session: Session,
+    *,
+    provider_id: int | None = None,
+    query: str | None = None,
+    enabled: bool | None = None,
+    include_deleted_providers: bool = False,
+    limit: int | None = None,
+) -> list[Model]:
+    """Models by provider and identifier, filtered."""
+    stmt = (
+        select(Model)
+        .join(Model.provider)
+        .options(joinedload(Model.provider))
+        .order_by(Provider.name_key, Model.identifier)
+    )
+    if not include_deleted_providers:
+        stmt = stmt.where(Provider.deleted_at.is_(None))
+    if provider_id is not None:
+        stmt = stmt.where(Model.provider_id == provider_id)
+    if enabled is not None:
+        stmt = stmt.where(Model.enabled.is_(enabled))
+    if query:
+        like = f"%{query.strip().lower()}%"
+        stmt = stmt.where(or_(Model.identifier.ilike(like), Model.alias.ilike(like)))
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))

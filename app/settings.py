@@ -1,0 +1,89 @@
+"""One Settings object: the only place that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.errors import SettingsError
+
+PLACEHOLDERS = frozenset({"", "changeme", "change-me", "changethis", "secret", "sk-1234", "password"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration, read once from the environment."""
+
+    env: str = "development"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    secret_keys: tuple[str, ...] = ()
+    config_path: Path = Path("data/litellm-config.yaml")
+    master_key: str = ""
+    proxy_host: str = "127.0.0.1"
+    proxy_port: int = 4000
+    admin_password: str = ""
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "logs" / "llm-admin.log"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment, refusing placeholders outside development."""
+    env = os.environ if environ is None else environ
+    mode = env.get("LLM_ADMIN_ENV", "development").strip().lower()
+    if mode not in ("development", "production"):
+        raise SettingsError("LLM_ADMIN_ENV must be 'development' or 'production'")
+    data_dir = Path(env.get("LLM_ADMIN_DATA_DIR", "data"))
+    database_url = env.get("LLM_ADMIN_DATABASE_URL", "").strip()
+    if not database_url:
+        database_url = f"sqlite:///{(data_dir / 'llm-admin.db').resolve()}"
+    keys = tuple(k.strip() for k in env.get("LLM_ADMIN_SECRET_KEYS", "").split(",") if k.strip())
+    master_key = env.get("LITELLM_MASTER_KEY", "").strip()
+    port_text = env.get("LLM_ADMIN_PROXY_PORT", "4000")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise SettingsError("LLM_ADMIN_PROXY_PORT must be a port number between 1 and 65535")
+    settings = Settings(
+        env=mode,
+        data_dir=data_dir,
+        database_url=database_url,
+        secret_keys=keys,
+        config_path=Path(env.get("LLM_ADMIN_CONFIG_PATH", str(data_dir / "litellm-config.yaml"))),
+        master_key=master_key,
+        proxy_host=env.get("LLM_ADMIN_PROXY_HOST", "127.0.0.1"),
+        proxy_port=int(port_text),
+        admin_password=env.get("LLM_ADMIN_PASSWORD", ""),
+    )
+    if not settings.is_development:
+        _refuse_placeholders(settings)
+    return settings
+
+
+def _refuse_placeholders(settings: Settings) -> None:
+    if settings.master_key.lower() in PLACEHOLDERS:
+        raise SettingsError(
+            "LITELLM_MASTER_KEY is unset or a placeholder; set a long random value "
+            "(e.g. `python -c 'import secrets; print(\"sk-\" + secrets.token_urlsafe(32))'`)"
+        )
+    if not settings.secret_keys or any(k.lower() in PLACEHOLDERS for k in settings.secret_keys):
+        raise SettingsError(
+            "LLM_ADMIN_SECRET_KEYS is unset or a placeholder; generate one with "
+            "`llm-admin keys generate` and set it (newest key first, comma-separated)"
+        )
+    if settings.is_embedded is False and "changethis" in settings.database_url:
+        raise SettingsError("LLM_ADMIN_DATABASE_URL contains a placeholder password; set a real one")
