@@ -42,12 +42,20 @@ class Context:
         return db.Session.begin()
 
 
+_log_handler: RotatingFileHandler | None = None
+
+
 def _setup_logging(settings: Settings) -> None:
+    global _log_handler
     settings.log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(settings.log_file, maxBytes=5_000_000, backupCount=3)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
-    root.addHandler(handler)
+    # main() may run many times in one process (tests, embedding): one file handler, not one per call
+    if _log_handler is not None:
+        root.removeHandler(_log_handler)
+        _log_handler.close()
+    _log_handler = RotatingFileHandler(settings.log_file, maxBytes=5_000_000, backupCount=3)
+    _log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root.addHandler(_log_handler)
     root.setLevel(logging.INFO)
 
 

@@ -96,6 +96,8 @@ def check_price(field: str, value: object, errors: list[FieldError]) -> float | 
     if value is None or value == "":
         return None
     try:
+        if isinstance(value, bool):  # float(True) == 1.0: a checkbox is not a price
+            raise TypeError
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         errors.append(FieldError(field, f"must be a number of USD per 1M tokens (got {value!r})"))
@@ -138,7 +140,7 @@ def check_timeout(field: str, value: object, errors: list[FieldError]) -> float 
     if value is None or value == "":
         return None
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = math.nan if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         number = math.nan
     if not math.isfinite(number) or not 0.1 <= number <= 3600:

@@ -22,7 +22,8 @@ def mask_details(value: Any, *, key: str = "") -> Any:
         return {k: mask_details(v, key=str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_details(v, key=key) for v in value]
-    if _SECRETISH.search(key) and isinstance(value, str) and not key.endswith("_env"):
+    # *_env names a variable and *_id a public key fingerprint: neither is a secret
+    if _SECRETISH.search(key) and isinstance(value, str) and not key.endswith(("_env", "_id")):
         return mask(value)
     return value
 

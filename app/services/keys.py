@@ -52,6 +52,6 @@ def rotate_keys(session: Session, *, actor: Actor, ring: KeyRing) -> int:
         actor=actor,
         action="keys.rotate",
         target_type="key_ring",
-        details={"reencrypted": rotated, "current_key": ring.current_id},
+        details={"reencrypted": rotated, "current_key_id": ring.current_id},
     )
     return rotated

@@ -86,7 +86,9 @@ def create_model(
         errors.append(
             FieldError("model", f"'{ident}' is already on {provider.name}; edit the existing row instead")
         )
-    values.setdefault("alias", ident)
+    if ident:
+        # an invalid identifier is reported once, not again as a missing alias
+        values.setdefault("alias", ident)
     clean = _clean(values, errors)
     if errors:
         raise ValidationError(errors)

@@ -184,7 +184,13 @@ def _check_required_params(
 ) -> None:
     for spec in ptype.param_fields:
         if spec.required and not params.get(spec.name):
-            errors.append(FieldError(f"params.{spec.name}", f"is required for {ptype.label}"))
+            example = f", e.g. {spec.default}" if spec.default else ""
+            errors.append(
+                FieldError(
+                    f"params.{spec.name}",
+                    f"is required for {ptype.label}; enter the {spec.label.lower()}{example}",
+                )
+            )
 
 
 def _clean_secrets(

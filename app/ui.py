@@ -1,0 +1,23 @@
+"""What the dashboard's pages share that is not Streamlit: settings, the database, the key ring."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from app import db
+from app.crypto import KeyRing, load_key_ring
+from app.settings import Settings, load_settings
+
+IDLE_TIMEOUT_SECONDS = 30 * 60
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """Settings for this dashboard process, with the database bound once."""
+    current = load_settings()
+    db.init(current.database_url)
+    return current
+
+
+def key_ring() -> KeyRing:
+    return load_key_ring(settings())

@@ -1,0 +1,62 @@
+"""Dashboard entry point: the login gate, then st.navigation over pages/."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from app import db, ui
+from app.services import users
+from app.services.access import Actor
+
+st.set_page_config(page_title="llm-admin", page_icon="🛰️", layout="wide")
+ui.settings()
+
+
+def login() -> None:
+    """The only page an anonymous session can see."""
+    st.title("llm-admin")
+    st.caption("Sign in to manage providers, models and routing for the LiteLLM proxy.")
+    with st.form("login"):
+        username = st.text_input("Username", key="login_username")
+        password = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        with db.Session.begin() as session:
+            user = users.authenticate(session, username=username, password=password)
+            actor = Actor(user.username, user.role) if user else None
+        if actor is None:
+            st.error("Wrong username or password (after 5 failures the account waits a minute).")
+        else:
+            st.session_state.actor = actor
+            st.session_state.last_seen = time.time()
+            st.rerun()
+
+
+def _expired() -> bool:
+    last_seen = st.session_state.get("last_seen", 0.0)
+    return time.time() - last_seen > ui.IDLE_TIMEOUT_SECONDS
+
+
+actor: Actor | None = st.session_state.get("actor")
+if actor is not None and _expired():
+    st.session_state.clear()
+    actor = None
+    st.info("You were signed out after 30 minutes without activity.")
+
+if actor is not None and st.sidebar.button("Sign out", key="logout"):
+    st.session_state.clear()
+    st.rerun()
+
+if actor is None:
+    page = st.navigation([st.Page(login, title="Sign in", icon="🔑")])
+else:
+    st.session_state.last_seen = time.time()
+    st.sidebar.write(f"Signed in as **{actor.name}** ({actor.role})")
+    # url_path must differ from the file's stem: AppTest otherwise runs pages/<stem>.py on its own,
+    # as if this were a pages/-directory app, skipping this gate.
+    page = st.navigation(
+        [st.Page("pages/overview.py", title="Overview", icon="🏠", url_path="home", default=True)]
+    )
+page.run()

@@ -1,0 +1,58 @@
+"""The login gate: only the sign-in page for anonymous sessions; roles after sign-in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.pages.conftest import sign_in
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def test_anonymous_session_sees_only_the_sign_in_form(app: AppTest) -> None:
+    app.run()
+    assert not app.exception
+    assert [t.value for t in app.title] == ["llm-admin"]
+    assert app.text_input(key="login_password").proto.type == app.text_input(key="login_password").proto.PASSWORD
+    assert "Overview" not in [t.value for t in app.title]
+
+
+def test_wrong_password_shows_an_error_and_stays_on_sign_in(app: AppTest) -> None:
+    sign_in(app, "admin", "not the password")
+    assert "Wrong username or password" in app.error[0].value
+    assert "actor" not in app.session_state
+
+
+def test_admin_signs_in_and_sees_the_overview(signed_in: Callable[[str], AppTest]) -> None:
+    at = signed_in("admin")
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Overview"]
+    assert at.session_state.actor.role == "admin"
+    assert "Signed in as **admin** (admin)" in [m.value for m in at.sidebar.markdown]
+
+
+def test_five_failures_lock_the_account_even_for_the_right_password(app: AppTest) -> None:
+    for _ in range(5):
+        sign_in(app, "viewer", "wrong password!")
+    sign_in(app, "viewer")
+    assert "actor" not in app.session_state
+    assert app.error
+
+
+def test_sign_out_returns_to_the_sign_in_page(signed_in: Callable[[str], AppTest]) -> None:
+    at = signed_in("operator")
+    at.sidebar.button(key="logout").click()
+    at.run()
+    assert [t.value for t in at.title] == ["llm-admin"]
+    assert "actor" not in at.session_state
+
+
+def test_idle_session_is_signed_out(signed_in: Callable[[str], AppTest]) -> None:
+    at = signed_in("viewer")
+    at.session_state.last_seen = 0.0
+    at.run()
+    assert "actor" not in at.session_state
+    assert "signed out after 30 minutes" in at.info[0].value

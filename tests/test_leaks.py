@@ -1,0 +1,162 @@
+"""No stored, replaced or rejected API key appears in plain text in the database, audit log, logs or output."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import MetaData, create_engine, select, text
+
+from app import db
+from app.crypto import KeyRing
+from app.errors import ValidationError
+from app.models import AuditEntry
+from app.services import providers
+from app.services.access import Actor
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("llm-admin")
+
+
+def _random_key() -> str:
+    return "sk-" + secrets.token_hex(16)  # 32 random hex characters after the prefix
+
+
+@dataclass
+class Story:
+    """What happened to one provider's keys, and every byte of output it produced."""
+
+    stored: str
+    replacement: str
+    rejected: str
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return {"K": self.stored, "K2": self.replacement, "K3": self.rejected}
+
+
+def _llm_admin(story: Story, *argv: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(CONSOLE_SCRIPT), *argv],
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    story.output += [done.stdout, done.stderr]
+    return done
+
+
+@pytest.fixture
+def story(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> Iterator[Story]:
+    """Add a provider with K through the console script, replace K with K2, then get K3 rejected."""
+    story = Story(_random_key(), _random_key(), _random_key())
+    added = _llm_admin(story, "provider", "add", "--name", "Leak Check", "--type", "openai", "--api-key-stdin",
+                       stdin=story.stored + "\n")
+    assert added.returncode == 0, added.stderr
+
+    ring = KeyRing.from_strings([cli_env["LLM_ADMIN_SECRET_KEYS"]])
+    admin = Actor("alice", "admin")
+    with db.Session.begin() as session:
+        provider = providers.find_provider(session, name="Leak Check")
+        pid = provider.id
+        providers.update_provider(session, actor=admin, ring=ring, provider_id=pid,
+                                  expected_version=provider.version, secrets={"api_key": story.replacement})
+
+    rejected = _llm_admin(story, "provider", "add", "--name", "Leak Check 2", "--type", "openai",
+                          "--base-url", "file:///etc/passwd", "--api-key-stdin", stdin=story.rejected + "\n")
+    assert rejected.returncode == 1
+    assert rejected.stderr.startswith("error: base_url: must start with http:// or https://")
+    with pytest.raises(ValidationError) as err, db.Session.begin() as session:
+        version = providers.get_provider(session, provider_id=pid).version
+        providers.update_provider(session, actor=admin, ring=ring, provider_id=pid,
+                                  expected_version=version, secrets={"api_key": story.rejected},
+                                  rpm=-5)
+    story.output.append(str(err.value))
+    with db.Session.begin() as session:
+        assert providers.reveal_secret(session, actor=admin, ring=ring, provider_id=pid) == story.replacement
+    captured = capsys.readouterr()
+    story.output += [captured.out, captured.err]
+    yield story
+
+
+def _found_in(blob: bytes, story: Story) -> list[str]:
+    return [name for name, key in story.keys.items() if key.encode() in blob]
+
+
+def _table_dump(url: str) -> bytes:
+    """Every row of every table, as JSON text."""
+    engine = create_engine(url)
+    meta = MetaData()
+    meta.reflect(engine)
+    with engine.connect() as conn:
+        dump = {name: [list(row) for row in conn.execute(select(table))] for name, table in meta.tables.items()}
+    engine.dispose()
+    return json.dumps(dump, default=str, ensure_ascii=False).encode()
+
+
+def _sqlite_files(url: str) -> bytes:
+    path = Path(url.split("///", 1)[1])
+    return b"".join(
+        Path(f"{path}{suffix}").read_bytes() for suffix in ("", "-wal", "-shm") if Path(f"{path}{suffix}").exists()
+    )
+
+
+def _read_tree(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def test_the_keys_are_nowhere_in_any_table(story: Story, db_url: str) -> None:
+    assert _found_in(_table_dump(db_url), story) == []
+
+
+def test_the_audit_entries_hold_no_key(story: Story, db_url: str) -> None:
+    with db.Session.begin() as session:
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        rows = [
+            {c.name: getattr(entry, c.key) for c in AuditEntry.__table__.columns} for entry in entries
+        ]
+    assert [row["action"] for row in rows] == ["provider.create", "provider.update", "provider.reveal_key"]
+    assert _found_in(json.dumps(rows, default=str, ensure_ascii=False).encode(), story) == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_sqlite_file_and_its_wal_hold_no_key(story: Story, db_url: str) -> None:
+    assert Path(db_url.split("///", 1)[1]).stat().st_size > 0
+    assert _found_in(_sqlite_files(db_url), story) == []
+    db.make_engine(db_url).dispose()
+    assert _found_in(_sqlite_files(db_url), story) == []
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_postgresql_data_directory_and_server_log_hold_no_key(
+    story: Story, db_url: str, request: pytest.FixtureRequest
+) -> None:
+    server = request.getfixturevalue("postgres")
+    db.make_engine(db_url).dispose()
+    engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("CHECKPOINT"))
+    engine.dispose()
+    assert _found_in(_read_tree(server.root), story) == []
+
+
+def test_the_log_files_hold_no_key(story: Story, cli_env: dict[str, str]) -> None:
+    logs = Path(cli_env["LLM_ADMIN_DATA_DIR"]) / "logs"
+    content = _read_tree(logs)
+    assert b"command provider add" in content
+    assert _found_in(content, story) == []
+
+
+def test_stdout_and_stderr_hold_no_key(story: Story) -> None:
+    everything = "\n".join(story.output)
+    assert "provider 'Leak Check' added" in everything
+    assert _found_in(everything.encode(), story) == []
