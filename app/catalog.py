@@ -84,7 +84,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             key_prefix="sk-ant-",
             listing="anthropic",
             key_env="ANTHROPIC_API_KEY",
-            default_models=("claude-3-5-haiku-20241022", "claude-3-5-sonnet-20241022"),
+            default_models=("claude-haiku-4-5", "claude-sonnet-4-5"),
         ),
         ProviderType(
             "azure_openai",
@@ -114,7 +114,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             ),
             listing=None,
             key_env="AWS_ACCESS_KEY_ID",
-            default_models=("anthropic.claude-3-5-sonnet-20240620-v1:0",),
+            default_models=("anthropic.claude-3-5-sonnet-20241022-v2:0",),
         ),
         ProviderType(
             "gemini",
@@ -125,7 +125,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             key_prefix="AIza",
             listing="gemini",
             key_env="GEMINI_API_KEY",
-            default_models=("gemini-1.5-flash", "gemini-1.5-pro"),
+            default_models=("gemini-2.5-flash", "gemini-2.5-pro"),
         ),
         ProviderType(
             "vertex_ai",
@@ -143,7 +143,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
                 ),
             ),
             listing=None,
-            default_models=("gemini-1.5-pro",),
+            default_models=("gemini-2.5-pro",),
         ),
         ProviderType(
             "cohere",
@@ -153,7 +153,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             fields=(API_KEY,),
             listing="cohere",
             key_env="COHERE_API_KEY",
-            default_models=("command-r", "command-r-plus"),
+            default_models=("command-r-08-2024", "command-r-plus-08-2024"),
         ),
         ProviderType(
             "together_ai",
@@ -173,7 +173,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             key_prefix="r8_",
             listing=None,
             key_env="REPLICATE_API_KEY",
-            default_models=("meta/meta-llama-3-8b-instruct",),
+            default_models=("deepseek-ai/deepseek-v3",),
         ),
         ProviderType(
             "groq",
@@ -183,7 +183,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             fields=(API_KEY,),
             key_prefix="gsk_",
             key_env="GROQ_API_KEY",
-            default_models=("llama-3.1-8b-instant",),
+            default_models=("openai/gpt-oss-20b",),
         ),
         ProviderType(
             "mistral",
@@ -283,7 +283,8 @@ def model_defaults(type_id: str, identifier: str) -> ModelDefaults:
     """Prices per 1M tokens, context window and capabilities from LiteLLM's cost map."""
     ptype = PROVIDER_TYPES[type_id]
     entries = cost_map()
-    entry = entries.get(litellm_model(ptype, identifier)) or entries.get(identifier)
+    candidates = (litellm_model(ptype, identifier), f"{ptype.id}/{identifier}", identifier)
+    entry = next((entries[c] for c in candidates if c in entries), None)
     if not entry:
         return ModelDefaults()
 

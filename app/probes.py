@@ -49,7 +49,8 @@ def _request(target: ProbeTarget) -> tuple[str, dict[str, str], dict[str, str]]:
         url = f"{base}/api/tags"
     elif ptype.listing == "gemini":
         url = f"{base}/v1beta/models"
-        query["key"] = key
+        # a header, not ?key=: httpx logs request URLs, and the key must never reach a log
+        headers["x-goog-api-key"] = key
     elif ptype.listing == "cohere":
         url = f"{base}/v1/models"
         headers["Authorization"] = f"Bearer {key}"

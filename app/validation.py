@@ -21,8 +21,9 @@ def normalize_name(name: str) -> str:
 
 
 def _printable(text: str) -> bool:
-    # Cc/Cf/Cs/Co/Cn: control, format (incl. RTL overrides and zero-width), surrogates, unassigned
-    return all(unicodedata.category(ch)[0] != "C" for ch in text)
+    # Cc/Cf/Cs/Co/Cn: control, format (incl. RTL overrides and zero-width), surrogates, unassigned;
+    # the zero-width joiner alone is allowed, as it builds emoji such as 👨‍👩‍👧
+    return all(unicodedata.category(ch)[0] != "C" or ch == "\u200d" for ch in text)
 
 
 def check_name(field: str, value: object, errors: list[FieldError]) -> str | None:
@@ -50,8 +51,8 @@ def check_identifier(field: str, value: object, errors: list[FieldError]) -> str
         errors.append(
             FieldError(
                 field,
-                "must be 1–255 characters of letters, digits and . _ : / @ + - "
-                f"(got {text[:40]!r}); copy the ID from the provider's model list",
+                "must be 1–255 characters of letters, digits and . _ : / @ + -; "
+                "copy the ID from the provider's model list",
             )
         )
         return None
@@ -75,7 +76,8 @@ def check_url(field: str, value: object, errors: list[FieldError], *, required: 
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        errors.append(FieldError(field, f"is not a valid URL ({text[:60]!r}); check the port"))
+        # no echo of the URL: it may hold a pasted key (https://user:KEY@host)
+        errors.append(FieldError(field, "is not a valid URL; check the port (1–65535) and [IPv6] brackets"))
         return None
     if parts.scheme not in ("http", "https"):
         errors.append(
@@ -84,6 +86,11 @@ def check_url(field: str, value: object, errors: list[FieldError], *, required: 
         return None
     if not parts.hostname:
         errors.append(FieldError(field, "has no host; use a URL like https://api.example.com/v1"))
+        return None
+    if parts.query or parts.fragment:
+        errors.append(
+            FieldError(field, "must not have a query string or fragment (?… or #…); keys go in the key field")
+        )
         return None
     if parts.username or parts.password:
         errors.append(FieldError(field, "must not contain credentials; put the key in the API key field"))

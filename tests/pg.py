@@ -42,8 +42,15 @@ class PostgresServer:
 
     def stop(self) -> None:
         subprocess.run(
-            [*self._as_postgres, str(bin_dir() / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate",
-             "stop"],
+            [
+                *self._as_postgres,
+                str(bin_dir() / "pg_ctl"),
+                "-D",
+                str(self.root / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            ],
             capture_output=True,
             check=False,
         )

@@ -9,15 +9,16 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
-from app import db
+from app import db, migrate
 from app.cli import main
 from app.crypto import KeyRing, generate_key
 from app.models import Model, Provider, ProviderCredential
@@ -34,10 +35,13 @@ class Result:
     err: str
 
 
+Run = Callable[..., Result]
+
+
 @pytest.fixture
 def llm_admin(
     cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[object]:
+) -> Run:
     """Run `llm-admin ARGS` in this process; stdin= feeds what the command reads."""
 
     def run(*argv: str, stdin: str = "") -> Result:
@@ -47,12 +51,17 @@ def llm_admin(
         out, err = capsys.readouterr()
         return Result(code, out, err)
 
-    yield run
+    return run
 
 
-def _add_provider(llm_admin, name: str = "OpenAI Prod", key: str = KEY, *extra: str) -> Result:  # type: ignore[no-untyped-def]
-    return llm_admin("provider", "add", "--name", name, "--type", "openai", "--api-key-stdin", *extra,
-                     stdin=key + "\n")
+def _add_provider(llm_admin: Run, name: str = "OpenAI Prod", key: str = KEY, *extra: str) -> Result:
+    return llm_admin(
+        "provider", "add", "--name", name, "--type", "openai", "--api-key-stdin", *extra, stdin=key + "\n"
+    )
+
+
+def _head() -> str:
+    return str(ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head())
 
 
 def _provider(name: str) -> Provider:
@@ -63,28 +72,32 @@ def _provider(name: str) -> Provider:
 # --- exit codes -----------------------------------------------------------------------------
 
 
-def test_missing_subcommand_is_a_usage_error_with_exit_2(llm_admin, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_missing_subcommand_is_a_usage_error_with_exit_2(
+    llm_admin: Run, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
         llm_admin("provider")
     assert exc.value.code == 2
     assert "usage: llm-admin provider" in capsys.readouterr().err
 
 
-def test_provider_add_without_type_or_template_is_a_usage_error(llm_admin, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_provider_add_without_type_or_template_is_a_usage_error(
+    llm_admin: Run, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
         llm_admin("provider", "add", "--name", "x")
     assert exc.value.code == 2
     assert "give --type" in capsys.readouterr().err
 
 
-def test_a_failed_command_exits_1_with_one_error_line_on_stderr(llm_admin) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_command_exits_1_with_one_error_line_on_stderr(llm_admin: Run) -> None:
     result = llm_admin("provider", "disable", "nosuch")
     assert result.code == 1
     assert result.out == ""
     assert result.err == "error: no provider named 'nosuch'; `llm-admin provider list` shows them\n"
 
 
-def test_invalid_input_names_the_field_and_stores_nothing(llm_admin) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_input_names_the_field_and_stores_nothing(llm_admin: Run) -> None:
     result = _add_provider(llm_admin, "Bad URL", KEY, "--base-url", "javascript:alert(1)")
     assert result.code == 1
     assert result.err.startswith("error: base_url: must start with http:// or https://")
@@ -96,13 +109,13 @@ def test_invalid_input_names_the_field_and_stores_nothing(llm_admin) -> None:  #
 # --- db and users ---------------------------------------------------------------------------
 
 
-def test_db_current_prints_the_head_revision(llm_admin) -> None:  # type: ignore[no-untyped-def]
+def test_db_current_prints_the_head_revision(llm_admin: Run) -> None:
     result = llm_admin("db", "current")
-    assert (result.code, result.out.strip(), result.err) == (0, "0001 (head)", "")
+    assert (result.code, result.out.strip(), result.err) == (0, f"{_head()} (head)", "")
 
 
-def test_create_admin_takes_the_password_from_the_environment(  # type: ignore[no-untyped-def]
-    llm_admin, monkeypatch
+def test_create_admin_takes_the_password_from_the_environment(
+    llm_admin: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LLM_ADMIN_PASSWORD", "correct-horse-battery")
     result = llm_admin("create-admin", "--username", "root")
@@ -116,8 +129,8 @@ def test_create_admin_takes_the_password_from_the_environment(  # type: ignore[n
 # --- providers ------------------------------------------------------------------------------
 
 
-def test_provider_add_reads_the_key_from_stdin_and_stores_it_encrypted(  # type: ignore[no-untyped-def]
-    llm_admin, cli_env
+def test_provider_add_reads_the_key_from_stdin_and_stores_it_encrypted(
+    llm_admin: Run, cli_env: dict[str, str]
 ) -> None:
     result = _add_provider(llm_admin)
     assert result.code == 0
@@ -129,7 +142,7 @@ def test_provider_add_reads_the_key_from_stdin_and_stores_it_encrypted(  # type:
     assert token is not None and ring.decrypt(token) == KEY
 
 
-def test_provider_list_shows_the_key_masked(llm_admin) -> None:  # type: ignore[no-untyped-def]
+def test_provider_list_shows_the_key_masked(llm_admin: Run) -> None:
     _add_provider(llm_admin)
     result = llm_admin("provider", "list")
     assert result.code == 0
@@ -141,7 +154,7 @@ def test_provider_list_shows_the_key_masked(llm_admin) -> None:  # type: ignore[
     assert KEY not in result.out
 
 
-def test_provider_disable_turns_it_off(llm_admin) -> None:  # type: ignore[no-untyped-def]
+def test_provider_disable_turns_it_off(llm_admin: Run) -> None:
     _add_provider(llm_admin)
     result = llm_admin("provider", "disable", "openai prod")
     assert (result.code, result.out) == (0, "provider 'OpenAI Prod' disabled\n")
@@ -152,7 +165,7 @@ def test_provider_disable_turns_it_off(llm_admin) -> None:  # type: ignore[no-un
 # --- models ---------------------------------------------------------------------------------
 
 
-def test_model_add_takes_prices_and_context_from_litellms_cost_map(llm_admin) -> None:  # type: ignore[no-untyped-def]
+def test_model_add_takes_prices_and_context_from_litellms_cost_map(llm_admin: Run) -> None:
     _add_provider(llm_admin)
     result = llm_admin("model", "add", "--provider", "OpenAI Prod", "--model", "gpt-4o-mini", "--enable")
     assert result.code == 0
@@ -170,27 +183,47 @@ def test_model_add_takes_prices_and_context_from_litellms_cost_map(llm_admin) ->
         )
 
 
-def test_model_add_uses_given_prices_over_the_cost_map(llm_admin) -> None:  # type: ignore[no-untyped-def]
+def test_model_add_uses_given_prices_over_the_cost_map(llm_admin: Run) -> None:
     _add_provider(llm_admin)
     result = llm_admin(
-        "model", "add", "--provider", "OpenAI Prod", "--model", "gpt-4o-mini",
-        "--input-cost-per-1m", "1.5", "--output-cost-per-1m", "2", "--context-window", "4096",
+        "model",
+        "add",
+        "--provider",
+        "OpenAI Prod",
+        "--model",
+        "gpt-4o-mini",
+        "--input-cost-per-1m",
+        "1.5",
+        "--output-cost-per-1m",
+        "2",
+        "--context-window",
+        "4096",
     )
     assert result.code == 0
     assert "(disabled; $1.5/$2.0 per 1M, context 4096)" in result.out
 
 
-def test_model_list_shows_provider_prices_and_state(llm_admin) -> None:  # type: ignore[no-untyped-def]
+def test_model_list_shows_provider_prices_and_state(llm_admin: Run) -> None:
     _add_provider(llm_admin)
     llm_admin("model", "add", "--provider", "OpenAI Prod", "--model", "gpt-4o-mini", "--enable")
     result = llm_admin("model", "list")
     assert result.code == 0
     header, row = result.out.splitlines()
     assert header.split()[:3] == ["PROVIDER", "MODEL", "ALIAS"]
-    assert row.split() == ["OpenAI", "Prod", "gpt-4o-mini", "gpt-4o-mini", "yes", "0.15", "0.6", "128000", "active"]
+    assert row.split() == [
+        "OpenAI",
+        "Prod",
+        "gpt-4o-mini",
+        "gpt-4o-mini",
+        "yes",
+        "0.15",
+        "0.6",
+        "128000",
+        "active",
+    ]
 
 
-def test_model_disable_turns_the_model_off(llm_admin) -> None:  # type: ignore[no-untyped-def]
+def test_model_disable_turns_the_model_off(llm_admin: Run) -> None:
     _add_provider(llm_admin)
     llm_admin("model", "add", "--provider", "OpenAI Prod", "--model", "gpt-4o-mini", "--enable")
     result = llm_admin("model", "disable", "--provider", "OpenAI Prod", "gpt-4o-mini")
@@ -203,8 +236,8 @@ def test_model_disable_turns_the_model_off(llm_admin) -> None:  # type: ignore[n
 # --- keys -----------------------------------------------------------------------------------
 
 
-def test_keys_rotate_moves_secrets_to_the_newest_key(  # type: ignore[no-untyped-def]
-    llm_admin, cli_env, monkeypatch
+def test_keys_rotate_moves_secrets_to_the_newest_key(
+    llm_admin: Run, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _add_provider(llm_admin)
     key_a, key_b = cli_env["LLM_ADMIN_SECRET_KEYS"], generate_key()
@@ -216,8 +249,8 @@ def test_keys_rotate_moves_secrets_to_the_newest_key(  # type: ignore[no-untyped
     assert "api_key=sk-…XYZ" in llm_admin("provider", "list").out
 
 
-def test_keys_rotate_without_the_old_key_fails_and_names_the_setting(  # type: ignore[no-untyped-def]
-    llm_admin, monkeypatch
+def test_keys_rotate_without_the_old_key_fails_and_names_the_setting(
+    llm_admin: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _add_provider(llm_admin)
     monkeypatch.setenv("LLM_ADMIN_SECRET_KEYS", generate_key())
@@ -267,7 +300,7 @@ def upstream() -> Iterator[str]:
     thread.join()
 
 
-def test_provider_test_lists_the_upstream_models(llm_admin, upstream) -> None:  # type: ignore[no-untyped-def]
+def test_provider_test_lists_the_upstream_models(llm_admin: Run, upstream: str) -> None:
     _add_provider(llm_admin, "Local", KEY, "--base-url", upstream)
     result = llm_admin("provider", "test", "Local")
     assert result.code == 0
@@ -280,8 +313,8 @@ def test_provider_test_lists_the_upstream_models(llm_admin, upstream) -> None:  
     assert provider.last_test_at is not None
 
 
-def test_provider_test_with_a_wrong_key_fails_with_an_actionable_message(  # type: ignore[no-untyped-def]
-    llm_admin, upstream
+def test_provider_test_with_a_wrong_key_fails_with_an_actionable_message(
+    llm_admin: Run, upstream: str
 ) -> None:
     wrong = "sk-wrong-0000000000000000000000"
     _add_provider(llm_admin, "Local", wrong, "--base-url", upstream)
@@ -296,7 +329,7 @@ def test_provider_test_with_a_wrong_key_fails_with_an_actionable_message(  # typ
     assert "FAILED" in llm_admin("provider", "list").out
 
 
-def test_provider_test_of_an_unreachable_upstream_says_to_check_the_url(llm_admin) -> None:  # type: ignore[no-untyped-def]
+def test_provider_test_of_an_unreachable_upstream_says_to_check_the_url(llm_admin: Run) -> None:
     _add_provider(llm_admin, "Nowhere", KEY, "--base-url", "http://127.0.0.1:9/v1")
     result = llm_admin("provider", "test", "Nowhere", "--timeout", "2")
     assert result.code == 1
@@ -307,7 +340,7 @@ def test_provider_test_of_an_unreachable_upstream_says_to_check_the_url(llm_admi
 # --- logging --------------------------------------------------------------------------------
 
 
-def test_commands_log_to_the_data_dir_once_per_command(llm_admin, cli_env) -> None:  # type: ignore[no-untyped-def]
+def test_commands_log_to_the_data_dir_once_per_command(llm_admin: Run, cli_env: dict[str, str]) -> None:
     llm_admin("db", "current")
     llm_admin("provider", "list")
     log_file = Path(cli_env["LLM_ADMIN_DATA_DIR"]) / "logs" / "llm-admin.log"
@@ -320,7 +353,7 @@ def test_commands_log_to_the_data_dir_once_per_command(llm_admin, cli_env) -> No
 # --- the installed console script -----------------------------------------------------------
 
 
-def test_the_console_script_runs_as_a_separate_process(cli_env) -> None:  # type: ignore[no-untyped-def]
+def test_the_console_script_runs_as_a_separate_process(cli_env: dict[str, str]) -> None:
     done = subprocess.run(
         [str(CONSOLE_SCRIPT), "db", "current"],
         env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
@@ -329,4 +362,4 @@ def test_the_console_script_runs_as_a_separate_process(cli_env) -> None:  # type
         text=True,
         timeout=120,
     )
-    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "0001 (head)", "")
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, f"{_head()} (head)", "")

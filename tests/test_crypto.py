@@ -84,7 +84,9 @@ def test_a_key_of_the_wrong_length_is_refused_with_the_setting_named() -> None:
         (None, ""),
     ],
 )
-def test_mask_shows_three_and_three_only_for_secrets_of_twelve_or_more(secret: str | None, shown: str) -> None:
+def test_mask_shows_three_and_three_only_for_secrets_of_twelve_or_more(
+    secret: str | None, shown: str
+) -> None:
     assert mask(secret) == shown
 
 

@@ -41,11 +41,17 @@ def seed(db_url: str, ring: KeyRing, admin: Actor) -> Seed:
             session, actor=admin, ring=ring, name="OpenAI Prod", type="openai", secrets={"api_key": KEY}
         )
         providers.create_provider(
-            session, actor=admin, ring=ring, name="Anthropic Main", type="anthropic",
+            session,
+            actor=admin,
+            ring=ring,
+            name="Anthropic Main",
+            type="anthropic",
             secrets={"api_key": "sk-ant-0123456789abcdef"},
         )
         model = models.create_model(session, actor=admin, provider_id=provider.id, identifier="gpt-4o-mini")
-        users.create_user(session, actor=admin, username="alice", password="correct horse battery", role="admin")
+        users.create_user(
+            session, actor=admin, username="alice", password="correct horse battery", role="admin"
+        )
         session.flush()
         return Seed(provider.id, provider.version, model.id, model.version, ring, admin)
 
@@ -74,8 +80,12 @@ def create_provider(session: Session, seed: Seed, **kw: Any) -> object:
 
 def update_provider(session: Session, seed: Seed, **kw: Any) -> object:
     return providers.update_provider(
-        session, actor=seed.actor, ring=seed.ring, provider_id=seed.provider_id,
-        expected_version=seed.provider_version, **kw,
+        session,
+        actor=seed.actor,
+        ring=seed.ring,
+        provider_id=seed.provider_id,
+        expected_version=seed.provider_version,
+        **kw,
     )
 
 
@@ -114,7 +124,13 @@ CASES: list[tuple[str, Operation, dict[str, Any], str, str]] = [
     ("name-zero-width-space", create_provider, {"name": "Open\u200bAI"}, "name", "type it plainly"),
     ("name-same-but-case", create_provider, {"name": "openai PROD"}, "name", "pick another name"),
     ("name-same-but-spacing", create_provider, {"name": "  OpenAI    Prod "}, "name", "pick another name"),
-    ("name-same-but-fullwidth", create_provider, {"name": "ＯｐｅｎＡＩ Ｐｒｏｄ"}, "name", "pick another name"),
+    (
+        "name-same-but-fullwidth",
+        create_provider,
+        {"name": "ＯｐｅｎＡＩ Ｐｒｏｄ"},
+        "name",
+        "pick another name",
+    ),
     # provider type
     ("type-unknown", create_provider, {"type": "skynet"}, "type", "must be one of"),
     ("type-none", create_provider, {"type": None}, "type", "must be one of"),
@@ -123,66 +139,156 @@ CASES: list[tuple[str, Operation, dict[str, Any], str, str]] = [
     ("url-file", create_provider, {"base_url": "file:///etc/passwd"}, "base_url", "https://"),
     ("url-ftp", create_provider, {"base_url": "ftp://files.example.com/v1"}, "base_url", "https://"),
     ("url-no-scheme", create_provider, {"base_url": "//api.example.com"}, "base_url", "https://"),
-    ("url-credentials", create_provider, {"base_url": "http://user:pass@host.example"}, "base_url",
-     "put the key in the API key field"),
-    ("url-username-only", create_provider, {"base_url": "https://admin@host.example"}, "base_url",
-     "put the key in the API key field"),
-    ("url-with-spaces", create_provider, {"base_url": "https://api.example.com/my path"}, "base_url",
-     "one URL"),
+    (
+        "url-credentials",
+        create_provider,
+        {"base_url": "http://user:pass@host.example"},
+        "base_url",
+        "put the key in the API key field",
+    ),
+    (
+        "url-username-only",
+        create_provider,
+        {"base_url": "https://admin@host.example"},
+        "base_url",
+        "put the key in the API key field",
+    ),
+    (
+        "url-with-spaces",
+        create_provider,
+        {"base_url": "https://api.example.com/my path"},
+        "base_url",
+        "one URL",
+    ),
     ("url-no-host", create_provider, {"base_url": "https://"}, "base_url", "https://api.example.com"),
-    ("url-bad-port", create_provider, {"base_url": "https://host.example:99999"}, "base_url", "check the port"),
+    (
+        "url-bad-port",
+        create_provider,
+        {"base_url": "https://host.example:99999"},
+        "base_url",
+        "check the port",
+    ),
     ("url-broken-ipv6", create_provider, {"base_url": "http://[::1"}, "base_url", "check the port"),
     ("url-required-for-custom", create_provider, {"type": "custom", "secrets": {}}, "base_url", "https://"),
     # secrets
-    ("secret-value-and-env", create_provider, {"secret_envs": {"api_key": "OPENAI_API_KEY"}}, "api_key",
-     "not both"),
-    ("secret-env-invalid-name", create_provider, {"secrets": {}, "secret_envs": {"api_key": "1BAD-NAME"}},
-     "api_key_env", "like OPENAI_API_KEY"),
+    (
+        "secret-value-and-env",
+        create_provider,
+        {"secret_envs": {"api_key": "OPENAI_API_KEY"}},
+        "api_key",
+        "not both",
+    ),
+    (
+        "secret-env-invalid-name",
+        create_provider,
+        {"secrets": {}, "secret_envs": {"api_key": "1BAD-NAME"}},
+        "api_key_env",
+        "like OPENAI_API_KEY",
+    ),
     ("secret-empty", create_provider, {"secrets": {"api_key": "   "}}, "api_key", "paste the key"),
-    ("secret-control-chars", create_provider, {"secrets": {"api_key": "sk-abc\x00\x1bdef"}}, "api_key",
-     "paste the key again"),
+    (
+        "secret-control-chars",
+        create_provider,
+        {"secrets": {"api_key": "sk-abc\x00\x1bdef"}},
+        "api_key",
+        "paste the key again",
+    ),
     ("secret-missing", create_provider, {"secrets": {}}, "api_key", "paste it or give an environment"),
-    ("secret-unknown-field", create_provider, {"secrets": {"api_key": KEY, "password": "hunter2"}},
-     "password", "known: api_key"),
+    (
+        "secret-unknown-field",
+        create_provider,
+        {"secrets": {"api_key": KEY, "password": "hunter2"}},
+        "password",
+        "known: api_key",
+    ),
     # provider params and limits
     ("param-unknown", create_provider, {"params": {"temperature": "0.2"}}, "params.temperature", "known:"),
     ("param-secret-as-param", create_provider, {"params": {"api_key": KEY}}, "params.api_key", "known:"),
-    ("param-control-chars", create_provider, {"params": {"organization": "org\x00"}}, "params.organization",
-     "printable"),
-    ("param-headers-not-json", create_provider, {"params": {"extra_headers": "{not json"}},
-     "params.extra_headers", "JSON object"),
-    ("param-header-injection", create_provider, {"params": {"extra_headers": {"X-A": "1\r\nX-Evil: 2"}}},
-     "params.extra_headers", "JSON object"),
-    ("param-required-missing", create_provider,
-     {"type": "azure_openai", "base_url": "https://x.openai.azure.com", "params": {"api_version": " "}},
-     "params.api_version", "2024-10-21"),
+    (
+        "param-control-chars",
+        create_provider,
+        {"params": {"organization": "org\x00"}},
+        "params.organization",
+        "printable",
+    ),
+    (
+        "param-headers-not-json",
+        create_provider,
+        {"params": {"extra_headers": "{not json"}},
+        "params.extra_headers",
+        "JSON object",
+    ),
+    (
+        "param-header-injection",
+        create_provider,
+        {"params": {"extra_headers": {"X-A": "1\r\nX-Evil: 2"}}},
+        "params.extra_headers",
+        "JSON object",
+    ),
+    (
+        "param-required-missing",
+        create_provider,
+        {"type": "azure_openai", "base_url": "https://x.openai.azure.com", "params": {"api_version": " "}},
+        "params.api_version",
+        "2024-10-21",
+    ),
     ("rpm-negative", create_provider, {"rpm": -1}, "rpm", "whole number from 1"),
     ("rpm-text", create_provider, {"rpm": "abc"}, "rpm", "whole number from 1"),
     ("rpm-bool", create_provider, {"rpm": True}, "rpm", "whole number from 1"),
     ("tpm-huge", create_provider, {"tpm": 10**12}, "tpm", "whole number from 1"),
     ("timeout-nan", create_provider, {"timeout_seconds": NAN}, "timeout_seconds", "between 0.1 and 3600"),
-    ("timeout-inf-text", create_provider, {"timeout_seconds": "inf"}, "timeout_seconds",
-     "between 0.1 and 3600"),
+    (
+        "timeout-inf-text",
+        create_provider,
+        {"timeout_seconds": "inf"},
+        "timeout_seconds",
+        "between 0.1 and 3600",
+    ),
     ("timeout-bool", create_provider, {"timeout_seconds": True}, "timeout_seconds", "between 0.1 and 3600"),
     ("priority-huge", create_provider, {"priority": 10**6}, "priority", "whole number from -1,000"),
     # provider update
     ("update-name-empty", update_provider, {"name": ""}, "name", "enter a name"),
     ("update-name-control", update_provider, {"name": "Prod\x07"}, "name", "type it plainly"),
     ("update-name-case-of-other", update_provider, {"name": "ANTHROPIC main"}, "name", "pick another name"),
-    ("update-name-spacing-of-other", update_provider, {"name": "Anthropic   Main"}, "name",
-     "pick another name"),
+    (
+        "update-name-spacing-of-other",
+        update_provider,
+        {"name": "Anthropic   Main"},
+        "name",
+        "pick another name",
+    ),
     ("update-url-javascript", update_provider, {"base_url": "javascript:alert(1)"}, "base_url", "https://"),
     ("update-url-file", update_provider, {"base_url": "file:///etc/passwd"}, "base_url", "https://"),
-    ("update-url-credentials", update_provider, {"base_url": "https://u:p@api.example.com"}, "base_url",
-     "put the key in the API key field"),
+    (
+        "update-url-credentials",
+        update_provider,
+        {"base_url": "https://u:p@api.example.com"},
+        "base_url",
+        "put the key in the API key field",
+    ),
     ("update-param-unknown", update_provider, {"params": {"region": "eu"}}, "params.region", "known:"),
-    ("update-secret-value-and-env", update_provider,
-     {"secrets": {"api_key": KEY}, "secret_envs": {"api_key": "OPENAI_API_KEY"}}, "api_key", "not both"),
-    ("update-secret-env-invalid", update_provider, {"secret_envs": {"api_key": "1BAD-NAME"}}, "api_key_env",
-     "like OPENAI_API_KEY"),
+    (
+        "update-secret-value-and-env",
+        update_provider,
+        {"secrets": {"api_key": KEY}, "secret_envs": {"api_key": "OPENAI_API_KEY"}},
+        "api_key",
+        "not both",
+    ),
+    (
+        "update-secret-env-invalid",
+        update_provider,
+        {"secret_envs": {"api_key": "1BAD-NAME"}},
+        "api_key_env",
+        "like OPENAI_API_KEY",
+    ),
     ("update-rpm-zero", update_provider, {"rpm": 0}, "rpm", "whole number from 1"),
-    ("update-timeout-negative", update_provider, {"timeout_seconds": -5}, "timeout_seconds",
-     "between 0.1 and 3600"),
+    (
+        "update-timeout-negative",
+        update_provider,
+        {"timeout_seconds": -5},
+        "timeout_seconds",
+        "between 0.1 and 3600",
+    ),
     # model creation
     ("model-id-empty", create_model, {"identifier": ""}, "model", "model ID"),
     ("model-id-whitespace", create_model, {"identifier": "  \t "}, "model", "model ID"),
@@ -195,30 +301,55 @@ CASES: list[tuple[str, Operation, dict[str, Any], str, str]] = [
     ("price-negative", create_model, {"input_cost_per_1m": -0.01}, "input_cost_per_1m", "finite number ≥ 0"),
     ("price-nan", create_model, {"input_cost_per_1m": NAN}, "input_cost_per_1m", "finite number ≥ 0"),
     ("price-inf", create_model, {"output_cost_per_1m": INF}, "output_cost_per_1m", "finite number ≥ 0"),
-    ("price-1e309-text", create_model, {"output_cost_per_1m": "1e309"}, "output_cost_per_1m",
-     "finite number ≥ 0"),
+    (
+        "price-1e309-text",
+        create_model,
+        {"output_cost_per_1m": "1e309"},
+        "output_cost_per_1m",
+        "finite number ≥ 0",
+    ),
     ("price-text", create_model, {"input_cost_per_1m": "abc"}, "input_cost_per_1m", "USD per 1M tokens"),
     ("price-bool", create_model, {"input_cost_per_1m": True}, "input_cost_per_1m", "USD per 1M tokens"),
     ("price-absurd", create_model, {"input_cost_per_1m": 5_000_000}, "input_cost_per_1m", "check the units"),
     ("context-zero", create_model, {"context_window": 0}, "context_window", "from 1 to 10,000,000"),
     ("context-negative", create_model, {"context_window": -1}, "context_window", "from 1 to 10,000,000"),
-    ("context-over-max", create_model, {"context_window": 10_000_001}, "context_window",
-     "from 1 to 10,000,000"),
+    (
+        "context-over-max",
+        create_model,
+        {"context_window": 10_000_001},
+        "context_window",
+        "from 1 to 10,000,000",
+    ),
     ("context-1e12", create_model, {"context_window": 1e12}, "context_window", "from 1 to 10,000,000"),
     ("context-bool", create_model, {"context_window": True}, "context_window", "from 1 to 10,000,000"),
-    ("context-fraction-text", create_model, {"context_window": "12.5"}, "context_window",
-     "from 1 to 10,000,000"),
+    (
+        "context-fraction-text",
+        create_model,
+        {"context_window": "12.5"},
+        "context_window",
+        "from 1 to 10,000,000",
+    ),
     ("max-output-zero", create_model, {"max_output_tokens": 0}, "max_output_tokens", "from 1 to"),
     ("status-unknown", create_model, {"status": "retired"}, "status", "active, deprecated"),
     ("capability-not-bool", create_model, {"supports_tools": "yes"}, "supports_tools", "true or false"),
     ("model-unknown-field", create_model, {"temperature": 0.2}, "temperature", "editable:"),
     # model update
     ("update-price-nan", update_model, {"input_cost_per_1m": NAN}, "input_cost_per_1m", "finite number ≥ 0"),
-    ("update-price-negative", update_model, {"output_cost_per_1m": -1}, "output_cost_per_1m",
-     "finite number ≥ 0"),
+    (
+        "update-price-negative",
+        update_model,
+        {"output_cost_per_1m": -1},
+        "output_cost_per_1m",
+        "finite number ≥ 0",
+    ),
     ("update-context-zero", update_model, {"context_window": 0}, "context_window", "from 1 to 10,000,000"),
-    ("update-context-huge", update_model, {"context_window": 10**12}, "context_window",
-     "from 1 to 10,000,000"),
+    (
+        "update-context-huge",
+        update_model,
+        {"context_window": 10**12},
+        "context_window",
+        "from 1 to 10,000,000",
+    ),
     ("update-status-invalid", update_model, {"status": "DELETED"}, "status", "active, deprecated"),
     ("update-identifier-not-editable", update_model, {"identifier": "gpt-5"}, "identifier", "editable:"),
     ("update-alias-empty", update_model, {"alias": ""}, "alias", "model ID"),
@@ -234,8 +365,9 @@ CASES: list[tuple[str, Operation, dict[str, Any], str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("operation", "hostile", "field", "fix"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("operation", "hostile", "field", "fix"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_hostile_input_is_refused_and_changes_nothing(
     seed: Seed, operation: Operation, hostile: dict[str, Any], field: str, fix: str
 ) -> None:
@@ -252,7 +384,13 @@ def test_hostile_input_is_refused_and_changes_nothing(
 def test_there_are_at_least_thirty_five_cases_over_every_operation() -> None:
     assert len(CASES) >= 35
     assert len({c[0] for c in CASES}) == len(CASES)
-    assert {c[1] for c in CASES} == {create_provider, update_provider, create_model, update_model, create_user}
+    assert {c[1] for c in CASES} == {
+        create_provider,
+        update_provider,
+        create_model,
+        update_model,
+        create_user,
+    }
 
 
 def test_snapshot_covers_every_table(seed: Seed) -> None:
@@ -306,8 +444,13 @@ def test_boundary_values_are_accepted(seed: Seed) -> None:
     with db.Session.begin() as session:
         create_provider(session, seed, name="n" * 100, rpm=1, timeout_seconds="0.1")
         model = create_model(
-            session, seed, identifier="gpt-4o", input_cost_per_1m=0, output_cost_per_1m="1e3",
-            context_window=10_000_000, max_output_tokens="1",
+            session,
+            seed,
+            identifier="gpt-4o",
+            input_cost_per_1m=0,
+            output_cost_per_1m="1e3",
+            context_window=10_000_000,
+            max_output_tokens="1",
         )
         assert (model.input_cost_per_1m, model.output_cost_per_1m) == (0.0, 1000.0)  # type: ignore[attr-defined]
         assert (model.context_window, model.max_output_tokens) == (10_000_000, 1)  # type: ignore[attr-defined]

@@ -217,8 +217,13 @@ def search_models(
     if enabled is not None:
         stmt = stmt.where(Model.enabled.is_(enabled))
     if query:
-        like = f"%{query.strip().lower()}%"
-        stmt = stmt.where(or_(Model.identifier.ilike(like), Model.alias.ilike(like)))
+        text = query.strip().lower()
+        stmt = stmt.where(
+            or_(
+                Model.identifier.icontains(text, autoescape=True),
+                Model.alias.icontains(text, autoescape=True),
+            )
+        )
     if limit:
         stmt = stmt.limit(limit)
     return list(session.scalars(stmt))

@@ -269,8 +269,13 @@ def create_provider(
     priority: Any = 0,
     is_local: bool | None = None,
     enabled: bool = True,
+    adopting: bool = False,
 ) -> Provider:
-    """Add a provider; every error found is reported at once and nothing is stored."""
+    """Add a provider; every error found is reported at once and nothing is stored.
+
+    `adopting` (config import) keeps exactly what a hand-written config had: no default base URL or
+    params, and no required-field checks (LiteLLM may read those from its own environment).
+    """
     authorize(actor, "edit")
     errors: list[FieldError] = []
     clean_name = check_name("name", name, errors)
@@ -280,9 +285,11 @@ def create_provider(
         raise ValidationError(errors)
     if clean_name:
         _check_name_free(session, clean_name, errors)
-    url = check_url("base_url", base_url, errors, required=ptype.base_url_required)
-    clean_params = _clean_params(ptype, {**_param_defaults(ptype), **(params or {})}, errors)
-    _check_required_params(ptype, clean_params, errors)
+    url = check_url("base_url", base_url, errors, required=ptype.base_url_required and not adopting)
+    defaults = {} if adopting else _param_defaults(ptype)
+    clean_params = _clean_params(ptype, {**defaults, **(params or {})}, errors)
+    if not adopting:
+        _check_required_params(ptype, clean_params, errors)
     values, envs = _clean_secrets(ptype, secrets or {}, secret_envs or {}, errors)
     limits = _clean_limits(errors, rpm=rpm, tpm=tpm, timeout_seconds=timeout_seconds, priority=priority)
     if errors:
@@ -292,7 +299,7 @@ def create_provider(
         name=clean_name,
         name_key=normalize_name(clean_name),
         type=ptype.id,
-        base_url=url if url is not None else ptype.default_base_url,
+        base_url=url if url is not None or adopting else ptype.default_base_url,
         is_local=ptype.local if is_local is None else bool(is_local),
         params=clean_params,
         default_model=(default_model or "").strip() or None,
@@ -303,7 +310,7 @@ def create_provider(
         **limits,
     )
     _apply_secrets(provider, ring, values, envs)
-    missing = _missing_required_secrets(ptype, provider)
+    missing = [] if adopting else _missing_required_secrets(ptype, provider)
     if missing:
         raise ValidationError(missing)
     session.add(provider)
@@ -315,7 +322,7 @@ def create_provider(
         target_type="provider",
         target_id=provider.id,
         target_name=provider.name,
-        details={"after": _snapshot(provider), "secrets_stored": sorted(values), "secret_envs": envs},
+        details={"after": _snapshot(provider), "encrypted_fields": sorted(values)},
     )
     return provider
 
@@ -351,7 +358,8 @@ def _snapshot(provider: Provider) -> dict[str, Any]:
         "timeout_seconds": provider.timeout_seconds,
         "priority": provider.priority,
         "enabled": provider.enabled,
-        "secret_envs": {c.field: c.env_var for c in provider.credentials if c.env_var},
+        # field_env: VAR (not field: VAR) so the audit log's masking leaves variable names readable
+        "env_sources": {f"{c.field}_env": c.env_var for c in provider.credentials if c.env_var},
     }
 
 
@@ -423,7 +431,7 @@ def update_provider(
         details={
             "before": before,
             "after": _snapshot(provider),
-            "secrets_replaced": sorted(values),
+            "replaced_fields": sorted(values),
         },
     )
     return provider
@@ -525,7 +533,7 @@ def list_providers(
     if enabled is not None:
         query = query.where(Provider.enabled.is_(enabled))
     if search:
-        query = query.where(Provider.name_key.contains(normalize_name(search)))
+        query = query.where(Provider.name_key.contains(normalize_name(search), autoescape=True))
     return [view(p, ring) for p in session.scalars(query)]
 
 

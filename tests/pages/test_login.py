@@ -16,7 +16,9 @@ def test_anonymous_session_sees_only_the_sign_in_form(app: AppTest) -> None:
     app.run()
     assert not app.exception
     assert [t.value for t in app.title] == ["llm-admin"]
-    assert app.text_input(key="login_password").proto.type == app.text_input(key="login_password").proto.PASSWORD
+    assert (
+        app.text_input(key="login_password").proto.type == app.text_input(key="login_password").proto.PASSWORD
+    )
     assert "Overview" not in [t.value for t in app.title]
 
 

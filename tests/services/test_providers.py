@@ -37,8 +37,9 @@ def test_create_stores_key_encrypted_and_shows_it_masked(db_url: str, ring: KeyR
 def test_names_collide_regardless_of_case_and_spacing(db_url: str, ring: KeyRing, admin: Actor) -> None:
     _add(ring, admin, name="OpenAI Prod")
     with pytest.raises(ValidationError) as err, db.Session.begin() as session:
-        providers.create_provider(session, actor=admin, ring=ring, name="  openai   PROD ", type="openai",
-                                  secrets={"api_key": KEY})
+        providers.create_provider(
+            session, actor=admin, ring=ring, name="  openai   PROD ", type="openai", secrets={"api_key": KEY}
+        )
     assert err.value.fields == ["name"]
     with db.Session.begin() as session:
         assert session.scalar(select(func.count(Provider.id))) == 1
@@ -67,12 +68,14 @@ def test_second_save_from_a_stale_form_gets_a_conflict(db_url: str, ring: KeyRin
     with db.Session.begin() as session:
         opened = providers.get_provider(session, provider_id=pid).version
     with db.Session.begin() as session:
-        providers.update_provider(session, actor=admin, ring=ring, provider_id=pid, expected_version=opened,
-                                  rpm=100)
+        providers.update_provider(
+            session, actor=admin, ring=ring, provider_id=pid, expected_version=opened, rpm=100
+        )
     with pytest.raises(ConflictError, match=r"changed by alice at .* since you opened it"):
         with db.Session.begin() as session:
-            providers.update_provider(session, actor=bob, ring=ring, provider_id=pid,
-                                      expected_version=opened, rpm=5)
+            providers.update_provider(
+                session, actor=bob, ring=ring, provider_id=pid, expected_version=opened, rpm=5
+            )
     with db.Session.begin() as session:
         assert providers.get_provider(session, provider_id=pid).rpm == 100
 

@@ -1,0 +1,98 @@
+"""The provider catalog agrees with LiteLLM: provider names, parameter names, cost-map defaults."""
+
+from __future__ import annotations
+
+import inspect
+
+import litellm
+import pytest
+from litellm.types.router import GenericLiteLLMParams
+from litellm.types.utils import all_litellm_params
+
+from app import catalog
+
+REQUIRED_TYPES = {
+    "openai", "anthropic", "azure_openai", "bedrock", "gemini", "vertex_ai", "cohere",
+    "together_ai", "replicate", "groq", "mistral", "ollama", "localai", "custom",
+}  # fmt: skip
+
+
+def litellm_providers() -> set[str]:
+    return {getattr(p, "value", p) for p in litellm.provider_list}
+
+
+def litellm_param_names() -> set[str]:
+    """Every keyword LiteLLM accepts for a deployment or a completion call."""
+    return (
+        set(inspect.signature(litellm.completion).parameters)
+        | set(GenericLiteLLMParams.model_fields)
+        | set(all_litellm_params)
+    )
+
+
+def test_every_required_type_is_in_the_catalog() -> None:
+    assert REQUIRED_TYPES <= set(catalog.type_ids())
+
+
+@pytest.mark.parametrize("type_id", sorted(catalog.PROVIDER_TYPES))
+def test_litellm_knows_the_provider_prefix(type_id: str) -> None:
+    assert catalog.PROVIDER_TYPES[type_id].litellm_provider in litellm_providers()
+
+
+@pytest.mark.parametrize("type_id", sorted(catalog.PROVIDER_TYPES))
+def test_field_names_are_litellm_parameter_names(type_id: str) -> None:
+    names = {f.name for f in catalog.PROVIDER_TYPES[type_id].fields} - {"api_key"}
+    assert names - litellm_param_names() == set()
+
+
+def test_only_ollama_and_localai_are_local() -> None:
+    assert {t.id for t in catalog.PROVIDER_TYPES.values() if t.local} == {"ollama", "localai"}
+
+
+def test_types_without_a_default_url_require_one_or_do_not_use_it() -> None:
+    need_url = {t.id for t in catalog.PROVIDER_TYPES.values() if t.base_url_required}
+    assert need_url == {"azure_openai", "custom"}
+    assert all(catalog.PROVIDER_TYPES[t].default_base_url is None for t in need_url)
+
+
+def test_litellm_model_is_prefix_slash_identifier() -> None:
+    ollama = catalog.PROVIDER_TYPES["ollama"]
+    assert catalog.litellm_model(ollama, "llama3.1") == "ollama_chat/llama3.1"
+
+
+def test_model_defaults_come_from_the_bundled_cost_map() -> None:
+    known = catalog.model_defaults("openai", "gpt-4o-mini")
+    assert known.known is True
+    assert (known.input_cost_per_1m, known.output_cost_per_1m) == (0.15, 0.6)
+    assert known.context_window == 128000
+    assert known.mode == "chat"
+    assert known.capabilities["supports_tools"] is True
+
+
+def test_model_defaults_agree_with_litellm_itself() -> None:
+    info = litellm.get_model_info("gpt-4o-mini", custom_llm_provider="openai")
+    known = catalog.model_defaults("openai", "gpt-4o-mini")
+    assert known.input_cost_per_1m == pytest.approx(info["input_cost_per_token"] * 1_000_000)
+    assert known.output_cost_per_1m == pytest.approx(info["output_cost_per_token"] * 1_000_000)
+
+
+def test_unknown_model_has_no_defaults() -> None:
+    unknown = catalog.model_defaults("openai", "my-finetune-that-litellm-never-heard-of")
+    assert unknown.known is False
+    assert (unknown.input_cost_per_1m, unknown.context_window, unknown.capabilities) == (None, None, {})
+
+
+def test_key_format_warning_for_anthropic() -> None:
+    anthropic = catalog.PROVIDER_TYPES["anthropic"]
+    warning = catalog.key_format_warning(anthropic, "sk-proj-0123456789")
+    assert warning is not None and "sk-ant-" in warning
+    assert catalog.key_format_warning(anthropic, "sk-ant-api03-0123456789") is None
+
+
+def test_types_without_a_key_format_never_warn() -> None:
+    assert catalog.key_format_warning(catalog.PROVIDER_TYPES["custom"], "anything-at-all") is None
+
+
+def test_openai_default_models_get_prices_from_the_cost_map() -> None:
+    defaults = [catalog.model_defaults("openai", m) for m in catalog.PROVIDER_TYPES["openai"].default_models]
+    assert all(d.known and d.input_cost_per_1m and d.context_window for d in defaults)
