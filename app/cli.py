@@ -11,8 +11,10 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any
 
+import yaml
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import OperationalError
 
@@ -20,9 +22,11 @@ from app import catalog, db, migrate
 from app.crypto import KeyRing, generate_key, load_key_ring, random_password
 from app.errors import LlmAdminError
 from app.probes import ProbeTarget, test_connection
-from app.services import keys, models, providers, templates, users
+from app.services import config, config_import, keys, models, providers, templates, users
+from app.services import secrets as secrets_service
 from app.services.access import Actor
 from app.settings import Settings, load_settings
+from generator import files, validate
 
 log = logging.getLogger("llm_admin")
 
@@ -404,6 +408,115 @@ def cmd_template(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+# --- config -------------------------------------------------------------------------------
+
+
+def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
+    settings = ctx.settings
+    environ = dict(os.environ)
+    if args.action == "validate" and args.file:
+        return _validate_file(ctx, Path(args.file))
+    if args.action == "export-env":
+        with ctx.session() as session:
+            values = secrets_service.export_env(session, ring=ctx.ring())
+        files.write_env_file(Path(args.file), values)
+        _out(
+            f"wrote {len(values)} secret(s) to {args.file} (mode 0600); pass it to the proxy with --env-file"
+        )
+        return 0
+    if args.action == "history":
+        with ctx.session() as session:
+            rows = config.history(session)
+            _table(
+                [
+                    [r.number, f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.author, r.status, r.summary]
+                    for r in rows
+                ],
+                ["REV", "TIME (UTC)", "AUTHOR", "STATUS", "SUMMARY"],
+            )
+        return 0
+    if args.action == "import":
+        return _import(ctx, Path(args.file))
+    ring = ctx.ring()
+    with ctx.session() as session:
+        if args.action == "rollback":
+            if not args.yes and not _confirm(f"Write revision {args.revision}'s config as the live file?"):
+                return 1
+            revision = config.rollback(session, actor=ctx.actor, settings=settings, number=args.revision)
+            _out(f"revision {revision.number} written (the config of revision {args.revision})")
+            return 0
+        result = config.plan(
+            session,
+            settings=settings,
+            ring=ring,
+            environ=environ,
+            author=ctx.actor.name,
+            deep=args.action in ("validate", "apply"),
+        )
+        if args.action == "render":
+            if result.problems:
+                raise config.ConfigInvalid(result.problems)
+            if args.out:
+                config.write_rendered(Path(args.out), result.text)
+                _out(f"revision {result.number} rendered to {args.out}")
+            else:
+                sys.stdout.write(result.text)
+            return 0
+        if result.problems:
+            raise config.ConfigInvalid(result.problems)
+        if args.action == "validate":
+            _out(f"config valid: {len(result.config['model_list'])} deployment(s)")
+            return 0
+        _out(f"changes: {result.summary}")
+        if args.action == "diff":
+            if result.diff:
+                _out(result.diff)
+            return 0
+        if result.summary == "no changes" and settings.config_path.exists() and not args.force:
+            _out("nothing to apply: the file already matches the database")
+            return 0
+        if not args.yes and not _confirm(f"Apply revision {result.number} to {settings.config_path}?"):
+            return 1
+        revision = config.apply(session, actor=ctx.actor, settings=settings, ring=ring, environ=environ)
+        number = revision.number
+    _out(f"revision {number} written to {settings.config_path}")
+    return 0
+
+
+def _validate_file(ctx: Context, path: Path) -> int:
+    text = files.read_text(path)
+    if text is None:
+        raise LlmAdminError(f"{path}: no such file")
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise LlmAdminError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(parsed, dict):
+        raise LlmAdminError(f"{path}: a LiteLLM config must be a mapping with model_list")
+    problems = validate.structural_problems(parsed) or validate.litellm_problems(parsed)
+    if not problems:
+        problems = validate.proxy_problems(path, env=dict(os.environ))
+    if problems:
+        raise config.ConfigInvalid(problems)
+    _out(f"{path}: valid ({len(parsed.get('model_list') or [])} deployment(s))")
+    return 0
+
+
+def _import(ctx: Context, path: Path) -> int:
+    text = files.read_text(path)
+    if text is None:
+        raise LlmAdminError(f"{path}: no such file")
+    with ctx.session() as session:
+        report = config_import.import_config(session, actor=ctx.actor, ring=ctx.ring(), text=text)
+    _out(
+        f"imported {report.providers} provider(s), {report.models} model(s) "
+        f"and {report.settings} setting section(s) from {path}"
+    )
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 
@@ -488,6 +601,25 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("--provider", required=True)
     save.add_argument("--name", required=True)
     p.set_defaults(func=cmd_template)
+    p = sub.add_parser("config", help="render, validate, diff, apply, roll back, import")
+    csub = p.add_subparsers(dest="action", required=True)
+    render_p = csub.add_parser("render", help="print (or --out) the next revision")
+    render_p.add_argument("--out")
+    validate_p = csub.add_parser("validate", help="check the rows, or a config FILE, as LiteLLM would")
+    validate_p.add_argument("file", nargs="?")
+    csub.add_parser("diff", help="what apply would change")
+    apply_p = csub.add_parser("apply", help="validate, back up, write, record a revision")
+    apply_p.add_argument("--yes", action="store_true")
+    apply_p.add_argument("--force", action="store_true", help="write even when nothing changed")
+    csub.add_parser("history")
+    rollback_p = csub.add_parser("rollback")
+    rollback_p.add_argument("revision", type=int)
+    rollback_p.add_argument("--yes", action="store_true")
+    import_p = csub.add_parser("import", help="adopt a hand-written LiteLLM config")
+    import_p.add_argument("file")
+    export_p = csub.add_parser("export-env", help="0600 env file of stored secrets (stock LiteLLM image)")
+    export_p.add_argument("file")
+    p.set_defaults(func=cmd_config)
     return parser
 
 
@@ -503,7 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("command %s %s", args.command, getattr(args, "action", ""))
         code: int = args.func(Context(settings, actor), args)
         return code
-    except (LlmAdminError, CommandError) as exc:
+    except (LlmAdminError, CommandError, files.WriteError) as exc:
         log.warning("command failed: %s", exc)
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -113,6 +113,18 @@ def load_key_ring(settings: Settings, *, create: bool = True) -> KeyRing:
     return KeyRing.from_strings(read_key_file(path))
 
 
+def load_master_key(settings: Settings) -> str | None:
+    """LITELLM_MASTER_KEY, or in embedded mode a generated one kept in a 0600 file next to the key ring."""
+    if settings.master_key:
+        return settings.master_key
+    if not settings.is_embedded:
+        return None
+    path = settings.data_dir / "master.key"
+    if not path.exists():
+        write_key_file(path, ["sk-" + secrets.token_urlsafe(32)])
+    return read_key_file(path)[0]
+
+
 def read_key_file(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 

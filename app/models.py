@@ -116,6 +116,9 @@ class Model(Base):
     supports_system_messages: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # LiteLLM keys we do not model (kept from an imported config and rendered back as they were)
+    extra_params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    extra_model_info: Mapped[dict[str, Any]] = mapped_column(default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
@@ -171,3 +174,34 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     __table_args__ = (Index("ix_audit_entries_target", "target_type", "target_id"),)
+
+
+class ConfigSettings(Base):
+    """The one row of config-wide settings: overrides, fallbacks and imported keys we do not model."""
+
+    __tablename__ = "config_settings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    router_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    litellm_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    general_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100), default="system")
+
+
+class ConfigRevision(Base):
+    """One rendered config: its secret-free text, who made it and what became of it."""
+
+    __tablename__ = "config_revisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    yaml_text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    # rendered | applied | live | failed | rolled_back
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    message: Mapped[str | None] = mapped_column(Text)
+    backup_path: Mapped[str | None] = mapped_column(String(1024))
+    rollback_of: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,118 @@
+"""`llm-admin config import`: adopt a hand-written LiteLLM config into providers, models and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import catalog
+from app.crypto import KeyRing
+from app.errors import LlmAdminError
+from app.models import Model, Provider, utcnow
+from app.services import audit
+from app.services.access import Actor, authorize
+from app.services.config import ConfigInvalid, get_settings_row
+from app.services.providers import create_provider
+from generator.adopt import AdoptError, adopt
+
+
+@dataclass
+class ImportReport:
+    providers: int = 0
+    models: int = 0
+    settings: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def import_config(session: Session, *, actor: Actor, ring: KeyRing, text: str) -> ImportReport:
+    """Create the rows that render this config back; plain-text keys are encrypted on the way in."""
+    authorize(actor, "edit")
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise LlmAdminError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
+    prefixes = {t.id: t.litellm_provider for t in catalog.PROVIDER_TYPES.values()}
+    try:
+        adoption = adopt(parsed, prefixes=prefixes)
+    except AdoptError as exc:
+        raise ConfigInvalid(exc.problems) from None
+
+    taken = {name.casefold() for name in session.scalars(select(Provider.name))}
+    created: dict[int, Provider] = {}
+    for adopted in adoption.providers:
+        name, n = adopted.name, 1
+        while name.casefold() in taken:
+            n += 1
+            name = f"{adopted.name}-{n}"
+        taken.add(name.casefold())
+        ptype = catalog.PROVIDER_TYPES[adopted.type]
+        known = {f.name for f in ptype.param_fields}
+        provider = create_provider(
+            session,
+            actor=actor,
+            ring=ring,
+            name=name,
+            type=adopted.type,
+            base_url=adopted.base_url,
+            secrets={s.field: s.value for s in adopted.secrets if s.value is not None},
+            secret_envs={s.field: s.env_var for s in adopted.secrets if s.env_var is not None},
+            params={k: v for k, v in adopted.params.items() if k in known},
+            rpm=adopted.limits.get("rpm"),
+            tpm=adopted.limits.get("tpm"),
+            timeout_seconds=adopted.limits.get("timeout_seconds"),
+            adopting=True,
+        )
+        created[id(adopted)] = provider
+    for model in adoption.models:
+        provider = created[id(model.provider)]
+        known_params = {f.name for f in catalog.PROVIDER_TYPES[provider.type].param_fields}
+        extra = dict(model.extra_params)
+        for key, value in model.provider.params.items():
+            if key not in known_params:
+                extra.setdefault(key, value)
+        session.add(
+            Model(
+                provider=provider,
+                identifier=model.identifier,
+                alias=model.alias,
+                enabled=True,
+                input_cost_per_1m=model.input_cost_per_1m,
+                output_cost_per_1m=model.output_cost_per_1m,
+                context_window=model.context_window,
+                max_output_tokens=model.max_output_tokens,
+                mode=model.mode,
+                extra_params=extra,
+                extra_model_info=model.extra_model_info,
+                created_by=actor.name,
+                updated_by=actor.name,
+            )
+        )
+    settings = get_settings_row(session)
+    sections = {
+        "router_settings": adoption.router_settings,
+        "litellm_settings": adoption.litellm_settings,
+        "general_settings": adoption.general_settings,
+        "extra": adoption.extra,
+    }
+    for key, value in sections.items():
+        setattr(settings, key, {**(getattr(settings, key) or {}), **value})
+    settings.updated_at = utcnow()
+    settings.updated_by = actor.name
+    session.flush()
+    report = ImportReport(
+        providers=len(created),
+        models=len(adoption.models),
+        settings=sum(1 for v in sections.values() if v),
+        warnings=adoption.warnings,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="config.import",
+        target_type="config",
+        details={"providers": report.providers, "models": report.models, "warnings": len(report.warnings)},
+    )
+    return report

@@ -1,0 +1,213 @@
+"""Rows in, LiteLLM config dict out: the pure core of the generator."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+SECRET_MANAGER_MODULE = "llm_admin_secrets"
+SECRET_MANAGER_CLASS = "LlmAdminSecretManager"
+MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
+REVISION_KEY = "llm_admin_revision"
+ROUTE_PREFIX = "agent/"
+
+# Defaults a dead or hanging primary is left within: overridable per provider and in settings.
+DEFAULT_ROUTER_SETTINGS: dict[str, Any] = {
+    "routing_strategy": "simple-shuffle",
+    "num_retries": 0,
+    "allowed_fails": 1,
+    "cooldown_time": 30,
+}
+DEFAULT_LITELLM_SETTINGS: dict[str, Any] = {"drop_params": True}
+
+
+def stored_secret_env(provider_id: int, field_name: str) -> str:
+    """The name under which a database-stored secret is resolved at run time."""
+    return f"LLM_ADMIN_P{provider_id}_{field_name.upper()}"
+
+
+def stored_secret_ref(env_name: str) -> tuple[int, str] | None:
+    """(provider id, field) for one of our stored-secret names, else None."""
+    if not env_name.startswith("LLM_ADMIN_P"):
+        return None
+    head, _, rest = env_name.removeprefix("LLM_ADMIN_P").partition("_")
+    if not head.isdigit() or not rest:
+        return None
+    return int(head), rest.lower()
+
+
+@dataclass(frozen=True)
+class SecretRow:
+    """Where one secret field of a provider comes from at run time (never its value)."""
+
+    field: str
+    env_var: str | None  # the operator's own variable; None when stored encrypted in our database
+
+
+@dataclass(frozen=True)
+class ProviderRow:
+    id: int
+    name: str
+    type: str
+    litellm_provider: str
+    base_url: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    secrets: tuple[SecretRow, ...] = ()
+    rpm: int | None = None
+    tpm: int | None = None
+    timeout_seconds: float | None = None
+    is_local: bool = False
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    id: int
+    provider_id: int
+    identifier: str
+    alias: str
+    input_cost_per_1m: float | None = None
+    output_cost_per_1m: float | None = None
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    mode: str = "chat"
+    extra_params: dict[str, Any] = field(default_factory=dict)
+    extra_model_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GlobalRow:
+    """Settings beyond the rows: overrides, fallbacks and anything imported we do not model."""
+
+    router_settings: dict[str, Any] = field(default_factory=dict)
+    litellm_settings: dict[str, Any] = field(default_factory=dict)
+    general_settings: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConfigInput:
+    """Everything the generator reads: enabled providers and models only."""
+
+    providers: tuple[ProviderRow, ...]
+    models: tuple[ModelRow, ...]
+    settings: GlobalRow = field(default_factory=GlobalRow)
+
+
+class BuildError(Exception):
+    """Rows that cannot form a config; each problem names the row and the fix."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def secret_env_names(providers: Iterable[ProviderRow]) -> list[str]:
+    """The names our secret manager answers for: every database-stored secret."""
+    return sorted(stored_secret_env(p.id, s.field) for p in providers for s in p.secrets if s.env_var is None)
+
+
+def _secret_ref(provider: ProviderRow, secret: SecretRow) -> str:
+    return f"os.environ/{secret.env_var or stored_secret_env(provider.id, secret.field)}"
+
+
+def per_token(per_1m: float | None) -> float | None:
+    return None if per_1m is None else per_1m / 1_000_000
+
+
+def deployment_id(model: ModelRow) -> str:
+    return str(model.extra_model_info.get("id") or f"llm-admin-m{model.id}")
+
+
+def _deployment(provider: ProviderRow, model: ModelRow, revision: int) -> dict[str, Any]:
+    params: dict[str, Any] = {"model": f"{provider.litellm_provider}/{model.identifier}"}
+    if provider.base_url:
+        params["api_base"] = provider.base_url
+    for secret in provider.secrets:
+        params[secret.field] = _secret_ref(provider, secret)
+    for key, value in sorted(provider.params.items()):
+        params[key] = copy.deepcopy(value)
+    for key, value in (("rpm", provider.rpm), ("tpm", provider.tpm), ("timeout", provider.timeout_seconds)):
+        if value is not None:
+            params[key] = value
+    params.update(copy.deepcopy(model.extra_params))
+
+    info: dict[str, Any] = {"id": deployment_id(model)}
+    known = {
+        "input_cost_per_token": per_token(model.input_cost_per_1m),
+        "output_cost_per_token": per_token(model.output_cost_per_1m),
+        "max_input_tokens": model.context_window,
+        "max_output_tokens": model.max_output_tokens,
+        "mode": model.mode,
+    }
+    info.update({k: v for k, v in known.items() if v is not None})
+    info.update({k: copy.deepcopy(v) for k, v in model.extra_model_info.items() if k != "id"})
+    info["llm_admin_provider"] = provider.name
+    info[REVISION_KEY] = revision
+    return {"model_name": model.alias, "litellm_params": params, "model_info": info}
+
+
+def build_config(rows: ConfigInput, *, revision: int) -> dict[str, Any]:
+    """The LiteLLM config for these rows; raises BuildError listing every problem."""
+    providers = {p.id: p for p in rows.providers}
+    problems: list[str] = []
+    deployments: list[dict[str, Any]] = []
+    owner: dict[tuple[str, int], str] = {}
+    modes: dict[str, str] = {}
+    for model in sorted(rows.models, key=lambda m: (m.alias, m.provider_id, m.identifier, m.id)):
+        provider = providers.get(model.provider_id)
+        if provider is None:
+            continue  # a model of a disabled or deleted provider does not serve
+        where = f"model {provider.name}/{model.identifier}"
+        if model.alias.startswith(ROUTE_PREFIX):
+            problems.append(
+                f"{where}: alias '{model.alias}' starts with '{ROUTE_PREFIX}', which names "
+                "routes; pick another alias"
+            )
+            continue
+        other = owner.setdefault((model.alias, provider.id), model.identifier)
+        if other != model.identifier:
+            problems.append(
+                f"{where}: alias '{model.alias}' is already used by {provider.name}/{other}; an alias "
+                "may repeat only across providers (a load-balanced group), so rename one of them"
+            )
+            continue
+        group_mode = modes.setdefault(model.alias, model.mode)
+        if group_mode != model.mode:
+            problems.append(
+                f"{where}: is a {model.mode} model but group '{model.alias}' serves {group_mode}; "
+                "give it another alias"
+            )
+            continue
+        deployments.append(_deployment(provider, model, revision))
+
+    if problems:
+        raise BuildError(problems)
+
+    router = {**DEFAULT_ROUTER_SETTINGS, **copy.deepcopy(rows.settings.router_settings)}
+    litellm_settings = {**DEFAULT_LITELLM_SETTINGS, **copy.deepcopy(rows.settings.litellm_settings)}
+    general: dict[str, Any] = {
+        "master_key": f"os.environ/{MASTER_KEY_ENV}",
+        "store_model_in_db": False,
+    }
+    hosted = secret_env_names(p for p in rows.providers if p.id in {m.provider_id for m in rows.models})
+    if hosted:
+        general["key_management_system"] = "custom"
+        general["key_management_settings"] = {
+            "custom_secret_manager": f"{SECRET_MANAGER_MODULE}.{SECRET_MANAGER_CLASS}",
+            "hosted_keys": hosted,
+            "access_mode": "read_only",
+        }
+    for key, value in rows.settings.general_settings.items():
+        general.setdefault(key, copy.deepcopy(value))
+
+    config: dict[str, Any] = {
+        "model_list": deployments,
+        "router_settings": router,
+        "litellm_settings": litellm_settings,
+        "general_settings": general,
+    }
+    for key, value in sorted(rows.settings.extra.items()):
+        config.setdefault(key, copy.deepcopy(value))
+    return config

@@ -1,0 +1,116 @@
+"""The generator's only disk IO: atomic 0600 writes, timestamped backups, the secret-manager shim."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from generator.build import SECRET_MANAGER_CLASS, SECRET_MANAGER_MODULE
+
+BACKUP_MARK = ".backup."
+SHIM = f'''"""Loaded by LiteLLM (general_settings.key_management_system: custom); written by llm-admin."""
+
+from app.proxy.secrets import {SECRET_MANAGER_CLASS}
+
+__all__ = ["{SECRET_MANAGER_CLASS}"]
+'''
+
+
+class WriteError(Exception):
+    """The file could not be written; the previous one is intact."""
+
+
+def _explain(path: Path, exc: OSError) -> WriteError:
+    reasons = {
+        errno.EACCES: "permission denied; check the directory's owner and mode",
+        errno.EPERM: "permission denied; check the directory's owner and mode",
+        errno.EROFS: "the file system is read-only; point LLM_ADMIN_CONFIG_PATH at a writable place",
+        errno.ENOSPC: "the disk is full; free some space",
+        errno.EDQUOT: "the disk quota is exhausted; free some space",
+        errno.ENOENT: "the directory does not exist; create it or fix LLM_ADMIN_CONFIG_PATH",
+    }
+    reason = reasons.get(exc.errno or 0, exc.strerror or str(exc))
+    return WriteError(f"cannot write {path}: {reason}. The previous file is unchanged.")
+
+
+def read_text(path: Path) -> str | None:
+    """The file's text, or None when it does not exist."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def write_atomic(path: Path, text: str, *, mode: int = 0o600) -> None:
+    """Temp file in the same directory, fsync, rename: readers see the old file or the new one."""
+    tmp_name: str | None = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+        tmp_name = None
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise _explain(path, exc) from None
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+
+
+def backup_name(path: Path, at: datetime) -> Path:
+    return path.with_name(f"{path.name}{BACKUP_MARK}{at:%Y%m%dT%H%M%S.%fZ}")
+
+
+def list_backups(path: Path) -> list[Path]:
+    """Backups of path, oldest first."""
+    return sorted(path.parent.glob(f"{path.name}{BACKUP_MARK}*"))
+
+
+def write_with_backup(path: Path, text: str, *, at: datetime, keep: int) -> Path | None:
+    """Back up the current file (if any), then write text atomically; keep the newest `keep` backups."""
+    backup: Path | None = None
+    if path.exists():
+        backup = backup_name(path, at)
+        try:
+            shutil.copy2(path, backup)
+            os.chmod(backup, 0o600)
+        except OSError as exc:
+            if backup.exists():
+                backup.unlink()
+            raise _explain(backup, exc) from None
+    write_atomic(path, text)
+    for old in list_backups(path)[: max(0, len(list_backups(path)) - keep)]:
+        old.unlink(missing_ok=True)
+    return backup
+
+
+def write_secret_manager_shim(config_path: Path) -> Path:
+    """The small module LiteLLM loads from the config's directory to resolve our stored secrets."""
+    shim = config_path.with_name(f"{SECRET_MANAGER_MODULE}.py")
+    if read_text(shim) != SHIM:
+        write_atomic(shim, SHIM, mode=0o644)
+    return shim
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> None:
+    """KEY=value lines in a 0600 file, for deployments that run the stock LiteLLM image."""
+    lines = [f"{key}={_quote(value)}" for key, value in sorted(values.items())]
+    write_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def _quote(value: str) -> str:
+    if value and all(ch.isalnum() or ch in "-_./:+=@" for ch in value):
+        return value
+    return "'" + value.replace("'", "'\"'\"'") + "'"

@@ -1,0 +1,185 @@
+"""Checks on a config before it is written: every problem at once, each naming the row and the fix."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_REF = "os.environ/"
+_SECRET_PARAM = re.compile(r"(api_key|secret|token|password|credentials|access_key)", re.I)
+
+
+def _where(deployment: dict[str, Any], index: int) -> str:
+    info = deployment.get("model_info") or {}
+    params = deployment.get("litellm_params") or {}
+    provider = info.get("llm_admin_provider")
+    model = params.get("model", "?")
+    if provider:
+        return f"model {provider}/{str(model).split('/', 1)[-1]} (group '{deployment.get('model_name')}')"
+    return f"model_list[{index}] ('{deployment.get('model_name')}', {model})"
+
+
+def secret_refs(config: dict[str, Any]) -> set[str]:
+    """Every NAME referenced as os.environ/NAME anywhere in the config."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and value.startswith(ENV_REF):
+            found.add(value.removeprefix(ENV_REF))
+
+    walk(config)
+    return found
+
+
+def _number_problems(where: str, info: dict[str, Any]) -> list[str]:
+    problems = []
+    for key in ("input_cost_per_token", "output_cost_per_token"):
+        value = info.get(key)
+        if value is not None and (
+            not isinstance(value, int | float) or not math.isfinite(value) or value < 0
+        ):
+            problems.append(f"{where}: {key} is {value!r}; set a price ≥ 0 per 1M tokens")
+    for key in ("max_input_tokens", "max_output_tokens"):
+        value = info.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            problems.append(f"{where}: {key} is {value!r}; set a whole number of tokens ≥ 1")
+    return problems
+
+
+def structural_problems(
+    config: dict[str, Any], *, resolvable: Callable[[str], bool] | None = None
+) -> list[str]:
+    """Shape, plain-text secrets, prices, ids, fallbacks and (optionally) secret availability."""
+    problems: list[str] = []
+    deployments = config.get("model_list")
+    if not isinstance(deployments, list):
+        return ["model_list: must be a list of deployments; enable at least one model"]
+    if not deployments:
+        problems.append("model_list: no enabled models; enable a model of an enabled provider")
+    ids: dict[str, str] = {}
+    groups: set[str] = set()
+    for index, deployment in enumerate(deployments):
+        if not isinstance(deployment, dict):
+            problems.append(f"model_list[{index}]: must be a mapping with model_name and litellm_params")
+            continue
+        where = _where(deployment, index)
+        name = deployment.get("model_name")
+        params = deployment.get("litellm_params")
+        info = deployment.get("model_info") or {}
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"{where}: model_name is missing; give the model an alias")
+        else:
+            groups.add(name)
+        if not isinstance(params, dict) or not isinstance(params.get("model"), str):
+            problems.append(f"{where}: litellm_params.model is missing; set the model identifier")
+            continue
+        if "/" not in params["model"]:
+            problems.append(f"{where}: litellm_params.model '{params['model']}' has no provider prefix")
+        for key, value in params.items():
+            if _SECRET_PARAM.search(key) and isinstance(value, str) and not value.startswith(ENV_REF):
+                problems.append(
+                    f"{where}: litellm_params.{key} holds a plain-text secret; store it as the "
+                    "provider's key (encrypted) or reference an environment variable"
+                )
+        if not isinstance(info, dict):
+            problems.append(f"{where}: model_info must be a mapping")
+            continue
+        problems.extend(_number_problems(where, info))
+        dep_id = info.get("id")
+        if dep_id is not None:
+            if str(dep_id) in ids:
+                problems.append(f"{where}: deployment id '{dep_id}' repeats {ids[str(dep_id)]}")
+            ids[str(dep_id)] = where
+
+    general = config.get("general_settings") or {}
+    master = general.get("master_key")
+    if master is not None and not (isinstance(master, str) and master.startswith(ENV_REF)):
+        problems.append(
+            "general_settings.master_key: holds a plain-text key; use os.environ/LITELLM_MASTER_KEY"
+        )
+    problems.extend(_fallback_problems(config.get("router_settings") or {}, groups))
+    if resolvable is not None:
+        for name in sorted(secret_refs(config)):
+            if not resolvable(name):
+                problems.append(
+                    f"secret {name}: not set in the proxy's environment and not stored in llm-admin; "
+                    f"export {name} for the proxy or store the key in the provider"
+                )
+    return problems
+
+
+def _fallback_problems(router: dict[str, Any], groups: set[str]) -> list[str]:
+    problems = []
+    for key in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        entries = router.get(key) or []
+        if not isinstance(entries, list):
+            problems.append(f"router_settings.{key}: must be a list of {{group: [fallback, ...]}}")
+            continue
+        for entry in entries:
+            if not isinstance(entry, dict):
+                problems.append(f"router_settings.{key}: each entry must map a group to a list")
+                continue
+            for group, targets in entry.items():
+                for name in [group, *(targets if isinstance(targets, list) else [targets])]:
+                    if name not in groups and name != "*":
+                        problems.append(
+                            f"router_settings.{key}: '{name}' is not an enabled model group; "
+                            "enable it or remove it from the fallbacks"
+                        )
+    return problems
+
+
+def litellm_problems(config: dict[str, Any]) -> list[str]:
+    """In-process: LiteLLM must recognise every deployment's provider and load every deployment."""
+    import litellm  # slow import: paid only by callers that ask for LiteLLM's opinion
+
+    problems = []
+    for index, deployment in enumerate(config.get("model_list") or []):
+        params = deployment.get("litellm_params") or {}
+        try:
+            litellm.get_llm_provider(
+                model=params.get("model", ""),
+                custom_llm_provider=params.get("custom_llm_provider"),
+            )
+        except Exception as exc:  # LiteLLM raises BadRequestError for an unknown provider
+            first = str(exc).splitlines()[0][:200]
+            problems.append(f"{_where(deployment, index)}: LiteLLM cannot route it ({first})")
+    return problems
+
+
+def proxy_problems(config_path: Path, *, env: dict[str, str], timeout: float = 120) -> list[str]:
+    """Out of process: `litellm --config FILE --validate_config`, as the proxy itself would load it."""
+    litellm_bin = Path(sys.executable).with_name("litellm")
+    done = subprocess.run(
+        [str(litellm_bin), "--config", str(config_path), "--validate_config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    reason = next(
+        (line for line in reversed(output.splitlines()) if "failed" in line or "Error" in line),
+        output.strip().splitlines()[-1] if output.strip() else "no output",
+    ).strip()[:300]
+    match = re.search(r"config OK \((\d+) models\)", output)
+    if done.returncode != 0 or match is None:
+        return [f"LiteLLM rejected the config: {reason}"]
+    expected = len((yaml.safe_load(config_path.read_text()) or {}).get("model_list") or [])
+    if int(match.group(1)) != expected:
+        return [f"LiteLLM loaded {match.group(1)} of {expected} deployments: {reason}"]
+    return []
