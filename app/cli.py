@@ -7,7 +7,9 @@ import asyncio
 import getpass
 import logging
 import os
+import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from logging.handlers import RotatingFileHandler
@@ -19,16 +21,18 @@ from alembic.util.exc import CommandError
 from sqlalchemy.exc import OperationalError
 
 from app import catalog, db, migrate
-from app.crypto import KeyRing, generate_key, load_key_ring, random_password
+from app.crypto import KeyRing, generate_key, load_key_ring, load_master_key, random_password
 from app.errors import LlmAdminError
 from app.probes import ProbeTarget, test_connection
-from app.services import config, config_import, keys, models, providers, templates, users
+from app.proxy import supervisor
+from app.services import alerts, config, config_import, keys, models, providers, templates, users
 from app.services import secrets as secrets_service
 from app.services.access import Actor
 from app.settings import Settings, load_settings
 from generator import files, validate
 
 log = logging.getLogger("llm_admin")
+STOCK_RESTART = "docker compose restart litellm"
 
 
 @dataclass
@@ -437,14 +441,15 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     if args.action == "import":
         return _import(ctx, Path(args.file))
+    if args.action == "rollback":
+        if not args.yes and not _confirm(f"Write revision {args.revision}'s config as the live file?"):
+            return 1
+        db.init(settings.database_url)
+        applied = config.rollback(actor=ctx.actor, settings=settings, number=args.revision)
+        _out(f"revision {applied.number} written (the config of revision {args.revision})")
+        return _report_go_live(settings, applied.number)
     ring = ctx.ring()
     with ctx.session() as session:
-        if args.action == "rollback":
-            if not args.yes and not _confirm(f"Write revision {args.revision}'s config as the live file?"):
-                return 1
-            revision = config.rollback(session, actor=ctx.actor, settings=settings, number=args.revision)
-            _out(f"revision {revision.number} written (the config of revision {args.revision})")
-            return 0
         result = config.plan(
             session,
             settings=settings,
@@ -464,6 +469,8 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
             return 0
         if result.problems:
             raise config.ConfigInvalid(result.problems)
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         if args.action == "validate":
             _out(f"config valid: {len(result.config['model_list'])} deployment(s)")
             return 0
@@ -477,10 +484,30 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
             return 0
         if not args.yes and not _confirm(f"Apply revision {result.number} to {settings.config_path}?"):
             return 1
-        revision = config.apply(session, actor=ctx.actor, settings=settings, ring=ring, environ=environ)
-        number = revision.number
-    _out(f"revision {number} written to {settings.config_path}")
-    return 0
+    applied = config.apply(actor=ctx.actor, settings=settings, ring=ring, environ=environ)
+    _out(f"revision {applied.number} written to {settings.config_path}")
+    return _report_go_live(settings, applied.number)
+
+
+def _report_go_live(settings: Settings, number: int) -> int:
+    """Wait for our supervisor to make the revision live, or tell a stock-image operator what to run."""
+    state = supervisor.ProxyState.load(supervisor.state_path(settings))
+    if state is None or not state.running:
+        _out(
+            f"revision {number} applied, waiting for restart: no llm-admin supervisor runs here, so "
+            f"restart the proxy to load it (e.g. `{STOCK_RESTART}`)"
+        )
+        return 0
+    deadline = time.monotonic() + supervisor.RELOAD_DEADLINE + 15
+    while time.monotonic() < deadline:
+        state = supervisor.ProxyState.load(supervisor.state_path(settings))
+        result = state.last_reload if state else None
+        if result is not None and result.revision == number:
+            _out(result.message)
+            return 0 if result.ok else 1
+        time.sleep(0.02)
+    _out(f"revision {number} written, but the supervisor did not report on it; see `llm-admin proxy status`")
+    return 1
 
 
 def _validate_file(ctx: Context, path: Path) -> int:
@@ -514,6 +541,90 @@ def _import(ctx: Context, path: Path) -> int:
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+# --- proxy and alerts -----------------------------------------------------------------------
+
+
+def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
+    settings = ctx.settings
+    path = supervisor.state_path(settings)
+    state = supervisor.ProxyState.load(path)
+    if args.action == "run":
+        if state is not None and state.running:
+            raise LlmAdminError(f"a supervisor already runs (pid {state.supervisor_pid}); stop it first")
+        runner = supervisor.Supervisor(
+            settings,
+            host=args.host or settings.proxy_host,
+            port=args.port or settings.proxy_port,
+            workers=args.workers,
+        )
+        try:
+            return runner.run()
+        except RuntimeError as exc:
+            raise LlmAdminError(str(exc)) from None
+    if state is None or not state.running:
+        if args.action == "reload":
+            raise LlmAdminError(f"no llm-admin supervisor runs here; restart the proxy: `{STOCK_RESTART}`")
+        return _stock_status(ctx)
+    if args.action == "reload":
+        before = state.last_reload.at if state.last_reload else 0.0
+        os.kill(state.supervisor_pid, signal.SIGHUP)
+        deadline = time.monotonic() + supervisor.RELOAD_DEADLINE + 15
+        while time.monotonic() < deadline:
+            state = supervisor.ProxyState.load(path)
+            if state and state.last_reload and state.last_reload.at > before:
+                _out(state.last_reload.message)
+                return 0 if state.last_reload.ok else 1
+            time.sleep(0.05)
+        raise LlmAdminError("the supervisor did not report a reload; see data/logs/proxy.log")
+    workers = supervisor.child_pids(state.master_pid) if state.master_pid else set()
+    _out(f"supervisor pid {state.supervisor_pid}, proxy on {state.host}:{state.port}")
+    _out(f"revision live: {state.live_revision}")
+    _out(f"workers: {len(workers)} running (of {state.workers})")
+    _out(f"uptime: {time.time() - state.started_at:.0f} s")
+    last = state.last_reload
+    _out(f"last reload: {last.message if last else 'none'}")
+    return 0
+
+
+def _stock_status(ctx: Context) -> int:
+    """Without our supervisor: ask the proxy itself which revision it serves."""
+    with ctx.session() as session:
+        latest = next(iter(config.history(session, limit=1)), None)
+        applied = latest.number if latest else None
+    host, port = ctx.settings.proxy_host, ctx.settings.proxy_port
+    served = supervisor.served_revisions(host, port, load_master_key(ctx.settings) or "") or set()
+    live = max((r for r in served if isinstance(r, int)), default=None)
+    _out(f"no llm-admin supervisor; the proxy at {host}:{port} serves revision {live}")
+    if applied is not None and applied != live:
+        _out(f"revision {applied}: applied, waiting for restart (`{STOCK_RESTART}`)")
+    return 0
+
+
+def cmd_alerts(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.session() as session:
+        if args.action == "ack":
+            alert = alerts.acknowledge(session, actor=ctx.actor, alert_id=args.id)
+            _out(f"alert {alert.id} acknowledged")
+            return 0
+        rows = alerts.list_alerts(session, include_acknowledged=args.all)
+        _table(
+            [
+                [
+                    a.id,
+                    f"{a.at:%Y-%m-%d %H:%M}",
+                    a.severity,
+                    a.kind,
+                    a.occurrences,
+                    a.message,
+                    a.acknowledged_by or "",
+                ]
+                for a in rows
+            ],
+            ["ID", "TIME (UTC)", "SEVERITY", "KIND", "SEEN", "MESSAGE", "ACK BY"],
+        )
     return 0
 
 
@@ -620,6 +731,24 @@ def build_parser() -> argparse.ArgumentParser:
     export_p = csub.add_parser("export-env", help="0600 env file of stored secrets (stock LiteLLM image)")
     export_p.add_argument("file")
     p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("proxy", help="the supervised LiteLLM proxy")
+    psub = p.add_subparsers(dest="action", required=True)
+    run_p = psub.add_parser("run", help="start the proxy under gunicorn and reload it on every apply")
+    run_p.add_argument("--host", help="bind address (default 127.0.0.1, LLM_ADMIN_PROXY_HOST)")
+    run_p.add_argument("--port", type=int)
+    run_p.add_argument("--workers", type=int, default=2)
+    psub.add_parser("reload", help="reload the proxy on the current file and verify it")
+    psub.add_parser("status")
+    p.set_defaults(func=cmd_proxy)
+
+    p = sub.add_parser("alerts", help="list and acknowledge alerts")
+    asub = p.add_subparsers(dest="action", required=True)
+    list_p = asub.add_parser("list")
+    list_p.add_argument("--all", action="store_true", help="include acknowledged alerts")
+    ack_p = asub.add_parser("ack")
+    ack_p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_alerts)
     return parser
 
 

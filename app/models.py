@@ -205,3 +205,47 @@ class ConfigRevision(Base):
     message: Mapped[str | None] = mapped_column(Text)
     backup_path: Mapped[str | None] = mapped_column(String(1024))
     rollback_of: Mapped[int | None] = mapped_column(Integer)
+
+
+class Alert(Base):
+    """Something an admin should know: a failover, a provider down or back, a failed reload."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    severity: Mapped[str] = mapped_column(String(16))  # info | warning | critical
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    provider: Mapped[str | None] = mapped_column(String(100), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    # one open alert per key: repeats within its outage window only bump `occurrences`
+    dedup_key: Mapped[str] = mapped_column(String(255), index=True)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    acknowledged_at: Mapped[datetime | None]
+
+
+class UsageEvent(Base):
+    """One request through the proxy, as our hook saw it."""
+
+    __tablename__ = "usage_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    provider: Mapped[str | None] = mapped_column(String(100))
+    model_group: Mapped[str | None] = mapped_column(String(255))
+    deployment: Mapped[str | None] = mapped_column(String(255))
+    route: Mapped[str | None] = mapped_column(String(255))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))  # success | failure
+    error_class: Mapped[str | None] = mapped_column(String(100))
+    fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    revision: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_usage_events_provider_at", "provider", "at"),
+        Index("ix_usage_events_model_group_at", "model_group", "at"),
+        Index("ix_usage_events_route_at", "route", "at"),
+    )

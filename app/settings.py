@@ -25,6 +25,9 @@ class Settings:
     proxy_host: str = "127.0.0.1"
     proxy_port: int = 4000
     admin_password: str = ""
+    # supervised: our supervisor runs the proxy (our secret manager and hooks load in it);
+    # stock: a stock LiteLLM image runs it, fed by `llm-admin config export-env`
+    proxy_mode: str = "supervised"
 
     @property
     def is_development(self) -> bool:
@@ -58,6 +61,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     port_text = env.get("LLM_ADMIN_PROXY_PORT", "4000")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise SettingsError("LLM_ADMIN_PROXY_PORT must be a port number between 1 and 65535")
+    proxy_mode = env.get("LLM_ADMIN_PROXY_MODE", "supervised").strip().lower()
+    if proxy_mode not in ("supervised", "stock"):
+        raise SettingsError("LLM_ADMIN_PROXY_MODE must be 'supervised' or 'stock'")
     settings = Settings(
         env=mode,
         data_dir=data_dir,
@@ -68,6 +74,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         proxy_host=env.get("LLM_ADMIN_PROXY_HOST", "127.0.0.1"),
         proxy_port=int(port_text),
         admin_password=env.get("LLM_ADMIN_PASSWORD", ""),
+        proxy_mode=proxy_mode,
     )
     if not settings.is_development:
         _refuse_placeholders(settings)

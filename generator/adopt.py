@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator.build import REVISION_KEY, ROUTE_PREFIX
-from generator.validate import ENV_REF
+from generator.build import MASTER_KEY_ENV, REVISION_KEY, ROUTE_PREFIX
+from generator.validate import (
+    ENV_REF,
+    SECRET_KEY,  # the check the rendered file gets
+)
 
 # LiteLLM prefix → our catalog type (custom is any other OpenAI-compatible endpoint)
 PREFIX_TYPES = {
@@ -109,12 +113,15 @@ class AdoptError(Exception):
         super().__init__("; ".join(problems))
 
 
-def _split_model(model: str, params: dict[str, Any]) -> tuple[str, str]:
+def _split_model(
+    model: str, params: dict[str, Any], provider_of: Callable[[str], str | None]
+) -> tuple[str, str]:
     prefix, sep, rest = model.partition("/")
     if params.get("custom_llm_provider"):
         return str(params["custom_llm_provider"]), model
     if not sep:
-        return "openai", model
+        # a bare name (`claude-haiku-4-5`): LiteLLM finds its provider in the cost map, and so do we
+        return provider_of(model) or "openai", model
     return prefix, rest
 
 
@@ -168,8 +175,17 @@ def _settle_limits(providers: list[AdoptedProvider], models: list[AdoptedModel])
                     m.extra_params[theirs] = m.limits[ours]
 
 
-def adopt(config: Any, *, prefixes: dict[str, str]) -> Adoption:
-    """Map a LiteLLM config onto providers and models; `prefixes` maps our types to LiteLLM prefixes."""
+def adopt(
+    config: Any,
+    *,
+    prefixes: dict[str, str],
+    provider_of: Callable[[str], str | None] = lambda model: None,
+) -> Adoption:
+    """Map a LiteLLM config onto providers and models.
+
+    `prefixes` maps our types to LiteLLM prefixes; `provider_of` names the LiteLLM provider of a
+    bare model name (from LiteLLM's cost map), as LiteLLM itself resolves `model: gpt-4o`.
+    """
     if not isinstance(config, dict) or not isinstance(config.get("model_list"), list):
         raise AdoptError(["the file is not a LiteLLM config: it needs a model_list"])
     warnings: list[str] = []
@@ -185,6 +201,11 @@ def adopt(config: Any, *, prefixes: dict[str, str]) -> Adoption:
             continue
         params = copy.deepcopy(deployment["litellm_params"])
         info = copy.deepcopy(deployment.get("model_info") or {})
+        for key, value in deployment.items():
+            if key in ("rpm", "tpm"):
+                params.setdefault(key, value)  # older configs put limits here; LiteLLM's router reads both
+            elif key not in ("model_name", "litellm_params", "model_info"):
+                warnings.append(f"{where}: '{key}' next to litellm_params is not a LiteLLM key; not imported")
         alias = str(deployment.get("model_name") or "").strip()
         model = params.pop("model", None)
         if not alias or not isinstance(model, str):
@@ -195,7 +216,7 @@ def adopt(config: Any, *, prefixes: dict[str, str]) -> Adoption:
                 f"{where}: model_name '{alias}' starts with '{ROUTE_PREFIX}', reserved for routes"
             )
             continue
-        prefix, identifier = _split_model(model, params)
+        prefix, identifier = _split_model(model, params, provider_of)
         base_url = params.pop("api_base", None)
         if isinstance(base_url, str) and base_url.startswith(ENV_REF):
             params["api_base"], base_url = base_url, None  # resolved by LiteLLM at run time: keep as is
@@ -205,6 +226,14 @@ def adopt(config: Any, *, prefixes: dict[str, str]) -> Adoption:
         ]
         provider_params = {k: params.pop(k) for k in PROVIDER_PARAMS.get(type_id, ()) if k in params}
         limits = {ours: params.pop(theirs) for theirs, ours in LIMITS.items() if theirs in params}
+        for key, value in params.items():
+            # kept params are stored and rendered as they are: a plain secret among them would leak
+            if SECRET_KEY.search(key) and isinstance(value, str) and not value.startswith(ENV_REF):
+                problems.append(
+                    f"{where} ({alias}): litellm_params.{key} is a plain-text secret llm-admin cannot "
+                    f"store encrypted; make it {key}: os.environ/NAME, export NAME for the proxy, and "
+                    "import again"
+                )
         if prefixes.get(type_id) != prefix:
             params["model"] = model  # keep the original routing prefix (e.g. ollama/ vs ollama_chat/)
         key = (
@@ -257,6 +286,11 @@ def adopt(config: Any, *, prefixes: dict[str, str]) -> Adoption:
             "general_settings.master_key was in plain text; the config now reads "
             "os.environ/LITELLM_MASTER_KEY: export that for the proxy and remove the key from the old file"
         )
+    elif isinstance(master, str) and master != f"{ENV_REF}{MASTER_KEY_ENV}":
+        warnings.append(
+            f"general_settings.master_key read {master}; the config now reads "
+            f"{ENV_REF}{MASTER_KEY_ENV}: export that for the proxy"
+        )
     for managed in ("store_model_in_db", "key_management_system", "key_management_settings"):
         general.pop(managed, None)
     extra = {
@@ -273,11 +307,17 @@ def adopt(config: Any, *, prefixes: dict[str, str]) -> Adoption:
                 f"environment_variables {', '.join(plain)} were not imported (they may be secrets): "
                 "export them in the proxy's environment instead"
             )
+    router = copy.deepcopy(config.get("router_settings") or {})
+    litellm_settings = copy.deepcopy(config.get("litellm_settings") or {})
+    for key in ("num_retries", "allowed_fails"):
+        # litellm.Router falls back to these litellm_settings; the generator's router defaults would win
+        if key in litellm_settings and key not in router:
+            router[key] = litellm_settings[key]
     return Adoption(
         providers=providers,
         models=models,
-        router_settings=copy.deepcopy(config.get("router_settings") or {}),
-        litellm_settings=copy.deepcopy(config.get("litellm_settings") or {}),
+        router_settings=router,
+        litellm_settings=litellm_settings,
         general_settings=general,
         extra=extra,
         warnings=warnings,

@@ -9,6 +9,8 @@ from typing import Any
 
 SECRET_MANAGER_MODULE = "llm_admin_secrets"
 SECRET_MANAGER_CLASS = "LlmAdminSecretManager"
+HOOKS_MODULE = "llm_admin_hooks"
+HOOKS = f"{HOOKS_MODULE}.hooks"  # litellm_settings.callbacks entry: our usage and failover hooks
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 REVISION_KEY = "llm_admin_revision"
 ROUTE_PREFIX = "agent/"
@@ -96,10 +98,15 @@ class ConfigInput:
 
 
 class BuildError(Exception):
-    """Rows that cannot form a config; each problem names the row and the fix."""
+    """Rows that cannot form a config; each problem names the row and the fix.
 
-    def __init__(self, problems: list[str]):
+    `config` holds what could be built without the offending rows, so callers can still check it
+    and report every problem at once.
+    """
+
+    def __init__(self, problems: list[str], config: dict[str, Any]):
         self.problems = problems
+        self.config = config
         super().__init__("; ".join(problems))
 
 
@@ -113,7 +120,8 @@ def _secret_ref(provider: ProviderRow, secret: SecretRow) -> str:
 
 
 def per_token(per_1m: float | None) -> float | None:
-    return None if per_1m is None else per_1m / 1_000_000
+    # 12 significant digits: 0.4 / 1e6 renders as 4.0e-07, not 4.0000000000000003e-07
+    return None if per_1m is None else float(f"{per_1m / 1_000_000:.12g}")
 
 
 def deployment_id(model: ModelRow) -> str:
@@ -148,8 +156,17 @@ def _deployment(provider: ProviderRow, model: ModelRow, revision: int) -> dict[s
     return {"model_name": model.alias, "litellm_params": params, "model_info": info}
 
 
-def build_config(rows: ConfigInput, *, revision: int) -> dict[str, Any]:
-    """The LiteLLM config for these rows; raises BuildError listing every problem."""
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def build_config(rows: ConfigInput, *, revision: int, managed: bool = True) -> dict[str, Any]:
+    """The LiteLLM config for these rows; raises BuildError listing every problem.
+
+    `managed`: the proxy runs with llm-admin installed (our supervisor), so it loads our secret
+    manager and usage hooks. A stock LiteLLM image gets neither: its stored secrets come from the
+    env file `llm-admin config export-env` writes, under the same os.environ/ names.
+    """
     providers = {p.id: p for p in rows.providers}
     problems: list[str] = []
     deployments: list[dict[str, Any]] = []
@@ -176,14 +193,11 @@ def build_config(rows: ConfigInput, *, revision: int) -> dict[str, Any]:
         group_mode = modes.setdefault(model.alias, model.mode)
         if group_mode != model.mode:
             problems.append(
-                f"{where}: is a {model.mode} model but group '{model.alias}' serves {group_mode}; "
-                "give it another alias"
+                f"{where}: is {_article(model.mode)} {model.mode} model but group '{model.alias}' serves "
+                f"{group_mode}; give it another alias"
             )
             continue
         deployments.append(_deployment(provider, model, revision))
-
-    if problems:
-        raise BuildError(problems)
 
     router = {**DEFAULT_ROUTER_SETTINGS, **copy.deepcopy(rows.settings.router_settings)}
     litellm_settings = {**DEFAULT_LITELLM_SETTINGS, **copy.deepcopy(rows.settings.litellm_settings)}
@@ -191,8 +205,12 @@ def build_config(rows: ConfigInput, *, revision: int) -> dict[str, Any]:
         "master_key": f"os.environ/{MASTER_KEY_ENV}",
         "store_model_in_db": False,
     }
-    hosted = secret_env_names(p for p in rows.providers if p.id in {m.provider_id for m in rows.models})
-    if hosted:
+    if managed:
+        callbacks = list(litellm_settings.get("callbacks") or [])
+        litellm_settings["callbacks"] = [*callbacks, HOOKS] if HOOKS not in callbacks else callbacks
+    serving = {m.provider_id for m in rows.models}
+    hosted = secret_env_names(p for p in rows.providers if p.id in serving)
+    if hosted and managed:
         general["key_management_system"] = "custom"
         general["key_management_settings"] = {
             "custom_secret_manager": f"{SECRET_MANAGER_MODULE}.{SECRET_MANAGER_CLASS}",
@@ -210,4 +228,6 @@ def build_config(rows: ConfigInput, *, revision: int) -> dict[str, Any]:
     }
     for key, value in sorted(rows.settings.extra.items()):
         config.setdefault(key, copy.deepcopy(value))
+    if problems:
+        raise BuildError(problems, config)
     return config

@@ -10,20 +10,54 @@ import yaml
 
 from generator.build import REVISION_KEY
 
-_SECRET_LINE = re.compile(
-    r"^(?P<key>\s*-?\s*[\w.-]*(api_key|secret|token|password|credentials|master_key)[\w.-]*:\s*)"
-    r"(?P<value>\S.*)$",
-    re.I,
-)
+_SECRET_KEY = re.compile(r"(api_key|secret|token|password|credentials|master_key)", re.I)
+# max_tokens, input_cost_per_token, custom_secret_manager: counts, prices and names a diff must show
+_NOT_SECRET_KEY = re.compile(r"(tokens|per_token|tokenizer|secret_manager)", re.I)
+_KEY_LINE = re.compile(r"^(?P<key>\s*-?\s*(?P<name>[\w.-]+):\s*)(?P<value>\S.*)$")
 _REVISION_LINE = re.compile(rf"^(\s*{REVISION_KEY}:\s*)\d+\s*$")
+_MIN_MASKED_VALUE = 6  # shorter values are masked by line only, so a value like "1" does not blank the text
+
+
+def is_secret_key(key: str) -> bool:
+    """True for keys such as api_key, aws_session_token or master_key; False for max_tokens."""
+    return bool(_SECRET_KEY.search(key)) and not _NOT_SECRET_KEY.search(key)
+
+
+def _secret_values(text: str) -> list[str]:
+    """Plain-text values under secret-looking keys, wherever YAML put them (flow style, next line)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return []
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, str) and is_secret_key(str(key)) and not item.startswith("os.environ/"):
+                    # a block scalar spans lines in the text: mask it line by line
+                    found.update(p for p in map(str.strip, item.splitlines()) if len(p) >= _MIN_MASKED_VALUE)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(data)
+    return sorted(found, key=len, reverse=True)
 
 
 def mask_secrets(text: str) -> str:
     """Hide any secret-looking value that is not an os.environ/ reference (hand-written files)."""
+    for value in _secret_values(text):
+        text = text.replace(value, "***")
     out = []
     for line in text.splitlines():
-        match = _SECRET_LINE.match(line)
-        if match and not match.group("value").strip("'\"").startswith("os.environ/"):
+        match = _KEY_LINE.match(line)
+        if (
+            match
+            and is_secret_key(match.group("name"))
+            and not match.group("value").strip("'\"").startswith("os.environ/")
+        ):
             line = f"{match.group('key')}'***'"
         out.append(line)
     return "\n".join(out)

@@ -9,7 +9,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from generator.build import SECRET_MANAGER_CLASS, SECRET_MANAGER_MODULE
+from generator.build import HOOKS_MODULE, SECRET_MANAGER_CLASS, SECRET_MANAGER_MODULE
 
 BACKUP_MARK = ".backup."
 SHIM = f'''"""Loaded by LiteLLM (general_settings.key_management_system: custom); written by llm-admin."""
@@ -17,6 +17,14 @@ SHIM = f'''"""Loaded by LiteLLM (general_settings.key_management_system: custom)
 from app.proxy.secrets import {SECRET_MANAGER_CLASS}
 
 __all__ = ["{SECRET_MANAGER_CLASS}"]
+'''
+
+
+HOOKS_SHIM = '''"""Loaded by LiteLLM (litellm_settings.callbacks); written by llm-admin."""
+
+from app.proxy.hooks import hooks
+
+__all__ = ["hooks"]
 '''
 
 
@@ -96,21 +104,27 @@ def write_with_backup(path: Path, text: str, *, at: datetime, keep: int) -> Path
     return backup
 
 
-def write_secret_manager_shim(config_path: Path) -> Path:
-    """The small module LiteLLM loads from the config's directory to resolve our stored secrets."""
-    shim = config_path.with_name(f"{SECRET_MANAGER_MODULE}.py")
-    if read_text(shim) != SHIM:
-        write_atomic(shim, SHIM, mode=0o644)
-    return shim
+def write_shims(config_path: Path) -> list[Path]:
+    """The small modules LiteLLM loads from the config's directory: our secret manager and hooks."""
+    written = []
+    for module, text in ((SECRET_MANAGER_MODULE, SHIM), (HOOKS_MODULE, HOOKS_SHIM)):
+        shim = config_path.with_name(f"{module}.py")
+        if read_text(shim) != text:
+            write_atomic(shim, text, mode=0o644)
+        written.append(shim)
+    return written
 
 
 def write_env_file(path: Path, values: dict[str, str]) -> None:
-    """KEY=value lines in a 0600 file, for deployments that run the stock LiteLLM image."""
-    lines = [f"{key}={_quote(value)}" for key, value in sorted(values.items())]
+    """KEY=value lines in a 0600 file, for deployments that run the stock LiteLLM image.
+
+    Values are written as they are: `docker run --env-file` takes everything after '=' literally.
+    """
+    multiline = sorted(key for key, value in values.items() if "\n" in value or "\r" in value)
+    if multiline:
+        raise WriteError(
+            f"cannot write {path}: {', '.join(multiline)} span several lines, which an env file cannot "
+            "hold; give those providers an environment variable instead of a stored secret"
+        )
+    lines = [f"{key}={value}" for key, value in sorted(values.items())]
     write_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
-
-
-def _quote(value: str) -> str:
-    if value and all(ch.isalnum() or ch in "-_./:+=@" for ch in value):
-        return value
-    return "'" + value.replace("'", "'\"'\"'") + "'"

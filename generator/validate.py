@@ -13,7 +13,35 @@ from typing import Any
 import yaml
 
 ENV_REF = "os.environ/"
-_SECRET_PARAM = re.compile(r"(api_key|secret|token|password|credentials|access_key)", re.I)
+# keys whose string values are secrets unless they are os.environ/ references
+SECRET_KEY = re.compile(
+    r"(api[_-]?key|secret|password|passwd|credentials|access_key|authorization|(^|_)token$)", re.I
+)
+_NOT_SECRET = frozenset({"custom_secret_manager", "key_management_system"})
+_URL_CREDENTIALS = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+
+
+def plain_secrets(value: Any, path: str) -> list[str]:
+    """Paths of plain-text secrets in value: secret-named keys, and URLs with a password in them."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}"
+            if (
+                isinstance(item, str)
+                and SECRET_KEY.search(str(key))
+                and str(key) not in _NOT_SECRET
+                and not item.startswith(ENV_REF)
+            ):
+                found.append(where)
+            else:
+                found.extend(plain_secrets(item, where))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(plain_secrets(item, f"{path}[{index}]"))
+    elif isinstance(value, str) and _URL_CREDENTIALS.search(value):
+        found.append(path)
+    return found
 
 
 def _where(deployment: dict[str, Any], index: int) -> str:
@@ -86,14 +114,11 @@ def structural_problems(
         if not isinstance(params, dict) or not isinstance(params.get("model"), str):
             problems.append(f"{where}: litellm_params.model is missing; set the model identifier")
             continue
-        if "/" not in params["model"]:
-            problems.append(f"{where}: litellm_params.model '{params['model']}' has no provider prefix")
-        for key, value in params.items():
-            if _SECRET_PARAM.search(key) and isinstance(value, str) and not value.startswith(ENV_REF):
-                problems.append(
-                    f"{where}: litellm_params.{key} holds a plain-text secret; store it as the "
-                    "provider's key (encrypted) or reference an environment variable"
-                )
+        for path in plain_secrets(params, "litellm_params"):
+            problems.append(
+                f"{where}: {path} holds a plain-text secret; store it as the provider's key "
+                "(encrypted) or reference an environment variable (os.environ/NAME)"
+            )
         if not isinstance(info, dict):
             problems.append(f"{where}: model_info must be a mapping")
             continue
@@ -101,7 +126,10 @@ def structural_problems(
         dep_id = info.get("id")
         if dep_id is not None:
             if str(dep_id) in ids:
-                problems.append(f"{where}: deployment id '{dep_id}' repeats {ids[str(dep_id)]}")
+                problems.append(
+                    f"{where}: deployment id '{dep_id}' repeats {ids[str(dep_id)]}; "
+                    "give one of them another model_info.id"
+                )
             ids[str(dep_id)] = where
 
     general = config.get("general_settings") or {}
@@ -110,6 +138,11 @@ def structural_problems(
         problems.append(
             "general_settings.master_key: holds a plain-text key; use os.environ/LITELLM_MASTER_KEY"
         )
+    for section in sorted(k for k in config if k != "model_list"):
+        for path in plain_secrets(config[section], section):
+            problems.append(
+                f"{path}: holds a plain-text secret; reference an environment variable (os.environ/NAME)"
+            )
     problems.extend(_fallback_problems(config.get("router_settings") or {}, groups))
     if resolvable is not None:
         for name in sorted(secret_refs(config)):

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from app import catalog
+from app import catalog, db
 from app.crypto import KeyRing, load_master_key
-from app.errors import LlmAdminError, NotFoundError
+from app.errors import ConflictError, LlmAdminError, NotFoundError, SecretKeyError
 from app.models import ConfigRevision, ConfigSettings, Model, Provider, ProviderCredential, utcnow
 from app.services import audit
 from app.services.access import Actor, authorize
@@ -44,6 +45,7 @@ class Plan:
     summary: str
     diff: str
     problems: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 def provider_row(provider: Provider) -> build.ProviderRow:
@@ -125,26 +127,23 @@ def next_revision_number(session: Session) -> int:
     return int(session.scalar(select(func.max(ConfigRevision.number))) or 0) + 1
 
 
-def resolver(session: Session, *, ring: KeyRing, environ: Mapping[str, str]) -> Any:
-    """A check that a secret name can be resolved by the proxy: stored and readable, or exported."""
+def stored_secrets(session: Session, *, ring: KeyRing) -> tuple[set[str], set[str]]:
+    """(every stored secret's name, the names this key ring can decrypt)."""
     stored: set[str] = set()
-    unreadable: set[str] = set()
-    for pid, field, token in session.execute(
+    readable: set[str] = set()
+    for pid, field_name, token in session.execute(
         select(ProviderCredential.provider_id, ProviderCredential.field, ProviderCredential.ciphertext).where(
             ProviderCredential.ciphertext.is_not(None)
         )
     ):
-        name = build.stored_secret_env(pid, field)
+        name = build.stored_secret_env(pid, field_name)
         stored.add(name)
-        if not ring.can_decrypt(token or ""):
-            unreadable.add(name)
-
-    def resolvable(name: str) -> bool:
-        if name in stored:
-            return name not in unreadable
-        return bool(environ.get(name))
-
-    return resolvable
+        try:
+            if ring.can_decrypt(token or ""):
+                readable.add(name)
+        except SecretKeyError:  # a corrupt row is one more problem to list, not a crash
+            pass
+    return stored, readable
 
 
 def plan(
@@ -161,24 +160,40 @@ def plan(
     number = next_revision_number(session)
     moment = at or utcnow()
     rows = load_input(session)
+    build_problems: list[str] = []
     try:
-        config = build.build_config(rows, revision=number)
-    except build.BuildError as exc:
-        return Plan(number, {}, "", "", "", exc.problems)
+        config = build.build_config(rows, revision=number, managed=settings.proxy_mode == "supervised")
+    except build.BuildError as exc:  # keep checking what could be built: report every problem at once
+        config, build_problems = exc.config, exc.problems
     text = render.render_config(config, revision=number, author=author, at=moment)
-    env = dict(environ)
-    master_key = load_master_key(settings)
-    if master_key:
-        env.setdefault(build.MASTER_KEY_ENV, master_key)
-    problems = validate.structural_problems(config, resolvable=resolver(session, ring=ring, environ=env))
+    stored, readable = stored_secrets(session, ring=ring)
+    # A stored secret must be readable with our key ring: an error. An environment variable need only
+    # exist where the proxy runs (checked again by the supervisor there): a warning from here.
+    problems = build_problems + validate.structural_problems(
+        config, resolvable=lambda name: name not in stored or name in readable
+    )
     if deep and not problems:
         problems = validate.litellm_problems(config)
+    exported = {**environ, build.MASTER_KEY_ENV: load_master_key(settings) or ""}
+    warnings = [
+        f"secret {name}: not set in this environment; make sure the proxy's environment has {name}"
+        for name in sorted(validate.secret_refs(config) - stored)
+        if not exported.get(name)
+    ]
     summary, unified = diff.diff_texts(files.read_text(settings.config_path), text)
-    return Plan(number, config, text, summary, unified, problems)
+    return Plan(number, config, text, summary, unified, problems, warnings)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A revision written to disk."""
+
+    number: int
+    summary: str
+    backup_path: str | None
 
 
 def apply(
-    session: Session,
     *,
     actor: Actor,
     settings: Settings,
@@ -186,64 +201,77 @@ def apply(
     environ: Mapping[str, str],
     deep: bool = True,
     keep_backups: int = KEEP_BACKUPS,
-) -> ConfigRevision:
-    """Validate, back up, write atomically and record the revision; invalid → nothing written."""
+) -> Applied:
+    """Validate, record, back up and write atomically; invalid → nothing written.
+
+    Unlike other services this frames its own transactions: the revision row is committed before
+    the file is written, so the proxy supervisor that picks the file up can always find the row.
+    """
     authorize(actor, "operate")
-    result = plan(session, settings=settings, ring=ring, environ=environ, author=actor.name, deep=deep)
-    if result.problems:
-        raise ConfigInvalid(result.problems)
+    with db.Session.begin() as session:
+        result = plan(session, settings=settings, ring=ring, environ=environ, author=actor.name, deep=deep)
+        if result.problems:
+            raise ConfigInvalid(result.problems)
+        _add_revision(session, actor=actor, number=result.number, text=result.text, summary=result.summary)
     return _write_revision(
-        session,
-        actor=actor,
-        settings=settings,
-        number=result.number,
-        text=result.text,
-        summary=result.summary,
-        keep_backups=keep_backups,
+        settings, number=result.number, summary=result.summary, text=result.text, keep_backups=keep_backups
     )
 
 
-def _write_revision(
-    session: Session,
-    *,
-    actor: Actor,
-    settings: Settings,
-    number: int,
-    text: str,
-    summary: str,
-    keep_backups: int,
-    rollback_of: int | None = None,
-) -> ConfigRevision:
-    path = settings.config_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    revision = ConfigRevision(
-        number=number,
-        sha256=hashlib.sha256(text.encode()).hexdigest(),
-        yaml_text=text,
-        author=actor.name,
-        summary=summary,
-        status="rendered",
-        rollback_of=rollback_of,
+def _add_revision(
+    session: Session, *, actor: Actor, number: int, text: str, summary: str, rollback_of: int | None = None
+) -> None:
+    session.add(
+        ConfigRevision(
+            number=number,
+            sha256=hashlib.sha256(text.encode()).hexdigest(),
+            yaml_text=text,
+            author=actor.name,
+            summary=summary,
+            status="rendered",
+            rollback_of=rollback_of,
+        )
     )
-    session.add(revision)
-    session.flush()  # a concurrent apply that took this number fails here, before any file is touched
-    try:
-        files.write_secret_manager_shim(path)
-        backup = files.write_with_backup(path, text, at=utcnow(), keep=keep_backups)
-    except files.WriteError as exc:
-        raise LlmAdminError(str(exc)) from None
-    revision.status = "applied"
-    revision.backup_path = str(backup) if backup else None
     audit.record(
         session,
         actor=actor,
         action="config.rollback" if rollback_of else "config.apply",
         target_type="config_revision",
         target_id=number,
-        target_name=str(path),
-        details={"summary": summary, "sha256": revision.sha256, "rollback_of": rollback_of},
+        details={"summary": summary, "rollback_of": rollback_of},
     )
-    return revision
+    try:
+        session.flush()  # a concurrent apply that took this number fails here, before any file is touched
+    except IntegrityError:
+        raise ConflictError(
+            f"revision {number} was just taken by another apply; nothing was written, run the apply again"
+        ) from None
+
+
+def _write_revision(
+    settings: Settings, *, number: int, summary: str, text: str, keep_backups: int
+) -> Applied:
+    path = settings.config_path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if settings.proxy_mode == "supervised":
+            files.write_shims(path)
+        backup = files.write_with_backup(path, text, at=utcnow(), keep=keep_backups)
+    except (files.WriteError, OSError) as exc:
+        _set_status(number, "failed", str(exc), only_if="rendered")
+        raise LlmAdminError(str(exc)) from None
+    _set_status(number, "applied", None, only_if="rendered", backup_path=str(backup) if backup else None)
+    return Applied(number, summary, str(backup) if backup else None)
+
+
+def _set_status(number: int, status: str, message: str | None, *, only_if: str, **values: Any) -> None:
+    """Move a revision on, unless the supervisor has already moved it further (to live or failed)."""
+    with db.Session.begin() as session:
+        session.execute(
+            update(ConfigRevision)
+            .where(ConfigRevision.number == number, ConfigRevision.status == only_if)
+            .values(status=status, message=message, **values)
+        )
 
 
 def history(session: Session, *, limit: int = 50) -> list[ConfigRevision]:
@@ -265,33 +293,20 @@ def restamp(text: str, *, number: int, author: str, at: datetime) -> tuple[dict[
     return config, render.render_config(config, revision=number, author=author, at=at)
 
 
-def rollback(
-    session: Session,
-    *,
-    actor: Actor,
-    settings: Settings,
-    number: int,
-    keep_backups: int = KEEP_BACKUPS,
-) -> ConfigRevision:
+def rollback(*, actor: Actor, settings: Settings, number: int, keep_backups: int = KEEP_BACKUPS) -> Applied:
     """Write an earlier revision's config again, as a new revision (the rows are not changed)."""
     authorize(actor, "operate")
-    old = get_revision(session, number=number)
-    new_number = next_revision_number(session)
-    config, text = restamp(old.yaml_text, number=new_number, author=actor.name, at=utcnow())
-    problems = validate.structural_problems(config)
-    if problems:
-        raise ConfigInvalid(problems)
-    summary, _ = diff.diff_texts(files.read_text(settings.config_path), text)
-    return _write_revision(
-        session,
-        actor=actor,
-        settings=settings,
-        number=new_number,
-        text=text,
-        summary=f"rollback to revision {number}: {summary}",
-        keep_backups=keep_backups,
-        rollback_of=number,
-    )
+    with db.Session.begin() as session:
+        old = get_revision(session, number=number)
+        new_number = next_revision_number(session)
+        config, text = restamp(old.yaml_text, number=new_number, author=actor.name, at=utcnow())
+        problems = validate.structural_problems(config)
+        if problems:
+            raise ConfigInvalid(problems)
+        summary, _ = diff.diff_texts(files.read_text(settings.config_path), text)
+        summary = f"rollback to revision {number}: {summary}"
+        _add_revision(session, actor=actor, number=new_number, text=text, summary=summary, rollback_of=number)
+    return _write_revision(settings, number=new_number, summary=summary, text=text, keep_backups=keep_backups)
 
 
 def write_rendered(path: Path, text: str) -> None:

@@ -27,6 +27,12 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
 
 
+def _cost_map_provider(model: str) -> str | None:
+    """The LiteLLM provider of a bare model name, from the cost map LiteLLM resolves it with."""
+    provider = (catalog.cost_map().get(model) or {}).get("litellm_provider")
+    return str(provider) if provider else None
+
+
 def import_config(session: Session, *, actor: Actor, ring: KeyRing, text: str) -> ImportReport:
     """Create the rows that render this config back; plain-text keys are encrypted on the way in."""
     authorize(actor, "edit")
@@ -36,7 +42,7 @@ def import_config(session: Session, *, actor: Actor, ring: KeyRing, text: str) -
         raise LlmAdminError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
     prefixes = {t.id: t.litellm_provider for t in catalog.PROVIDER_TYPES.values()}
     try:
-        adoption = adopt(parsed, prefixes=prefixes)
+        adoption = adopt(parsed, prefixes=prefixes, provider_of=_cost_map_provider)
     except AdoptError as exc:
         raise ConfigInvalid(exc.problems) from None
 

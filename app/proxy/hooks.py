@@ -1,0 +1,205 @@
+"""Our LiteLLM callbacks: a usage row per request and a failover alert, written off the request path.
+
+Loaded by the proxy through `litellm_settings.callbacks: ["llm_admin_hooks.hooks"]` (a shim file
+next to the config). The request path only puts an event on a queue; a writer thread inserts them in
+batches. While the database is down events wait in a bounded buffer; overflow is dropped, counted,
+and reported as an alert once the database is back. A caller's request never fails because of us.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from litellm.integrations.custom_logger import CustomLogger
+from sqlalchemy import insert
+
+from app import db
+from app.models import UsageEvent
+from app.services import alerts
+from app.settings import load_settings
+from generator.build import REVISION_KEY, ROUTE_PREFIX
+
+log = logging.getLogger("llm_admin.hooks")
+MAX_BUFFER = 50_000
+BATCH = 500
+FLUSH_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Deployment:
+    provider: str | None
+    group: str
+    revision: int | None
+
+
+def load_deployments(path: str | None) -> dict[str, Deployment]:
+    """Deployment id → provider, group, revision, from the config this worker serves."""
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as fh:
+        config = yaml.safe_load(fh) or {}
+    out = {}
+    for d in config.get("model_list") or []:
+        info = d.get("model_info") or {}
+        if info.get("id"):
+            out[str(info["id"])] = Deployment(
+                info.get("llm_admin_provider"), d.get("model_name"), info.get(REVISION_KEY)
+            )
+    return out
+
+
+class EventWriter:
+    """A daemon thread that batches rows into the database; put() never blocks and never raises."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+        self.pending: deque[dict[str, Any]] = deque()
+        self.dropped = 0
+        self.written = 0
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def put(self, kind: str, row: dict[str, Any]) -> None:
+        self.queue.put((kind, row))
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="llm-admin-events", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        db.init(load_settings().database_url)
+        backoff = FLUSH_SECONDS
+        while True:
+            time.sleep(backoff)
+            failovers = self._drain()
+            try:
+                self._flush(failovers)
+                backoff = FLUSH_SECONDS
+            except Exception as exc:  # the database is down or refusing: keep the events, try later
+                log.warning(
+                    "usage events not written yet (%s); %d buffered", type(exc).__name__, len(self.pending)
+                )
+                for alert in failovers:
+                    self.queue.put(("alert", alert))
+                backoff = min(backoff * 2, 5.0)
+
+    def _drain(self) -> list[dict[str, Any]]:
+        failovers: list[dict[str, Any]] = []
+        while True:
+            try:
+                kind, row = self.queue.get_nowait()
+            except queue.Empty:
+                return failovers
+            if kind == "alert":
+                failovers.append(row)
+                continue
+            self.pending.append(row)
+            if len(self.pending) > MAX_BUFFER:
+                self.pending.popleft()
+                self.dropped += 1
+
+    def _flush(self, failovers: list[dict[str, Any]]) -> None:
+        with db.Session.begin() as session:
+            while self.pending:
+                batch = [self.pending[i] for i in range(min(BATCH, len(self.pending)))]
+                session.execute(insert(UsageEvent), batch)
+                for _ in batch:
+                    self.pending.popleft()
+                self.written += len(batch)
+            for alert in failovers:
+                alerts.raise_alert(session, **alert)
+            if self.dropped:
+                alerts.raise_alert(
+                    session,
+                    kind="usage_dropped",
+                    severity="warning",
+                    dedup_key="usage_dropped",
+                    message=f"{self.dropped} usage events were dropped while the database was unreachable",
+                )
+                self.dropped = 0
+
+
+class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
+    """Usage rows for every request; an alert when a fallback had to serve."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writer = EventWriter()
+        self.deployments = load_deployments(os.environ.get("CONFIG_FILE_PATH"))
+
+    def _providers_of(self, group: str) -> list[str]:
+        return sorted({d.provider for d in self.deployments.values() if d.group == group and d.provider})
+
+    def _event(self, kwargs: dict[str, Any], status: str) -> None:
+        payload = kwargs.get("standard_logging_object") or {}
+        metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+        deployment_id = payload.get("model_id") or (metadata.get("model_info") or {}).get("id")
+        deployment = self.deployments.get(str(deployment_id)) if deployment_id else None
+        group = payload.get("model_group") or metadata.get("model_group")
+        original = metadata.get("original_model_group")
+        route = next(
+            (g for g in (original, group) if isinstance(g, str) and g.startswith(ROUTE_PREFIX)), None
+        )
+        error = payload.get("error_information") or {}
+        start, end = payload.get("startTime"), payload.get("endTime")
+        fallback = bool(original and original != group) or bool(metadata.get("attempted_fallbacks"))
+        self.writer.put(
+            "usage",
+            {
+                "at": datetime.fromtimestamp(end or time.time(), UTC),
+                "provider": deployment.provider if deployment else None,
+                "model_group": group,
+                "deployment": str(deployment_id) if deployment_id else None,
+                "route": route,
+                "prompt_tokens": int(payload.get("prompt_tokens") or 0),
+                "completion_tokens": int(payload.get("completion_tokens") or 0),
+                "cost_usd": float(payload.get("response_cost") or 0.0),
+                "latency_ms": round((end - start) * 1000, 1) if start and end else None,
+                "status": status,
+                "error_class": error.get("error_class") if status == "failure" else None,
+                "fallback": fallback,
+                "revision": deployment.revision if deployment else None,
+            },
+        )
+        if status == "success" and fallback and isinstance(original, str):
+            down = ", ".join(self._providers_of(original)) or original
+            serving = deployment.provider if deployment and deployment.provider else group
+            self.writer.put(
+                "alert",
+                {
+                    "kind": "failover",
+                    "severity": "warning",
+                    "provider": down,
+                    "dedup_key": f"failover:{original}:{down}",
+                    "message": f"Provider {down} down, using fallback {serving} ({group} served {original})",
+                },
+            )
+
+    async def async_log_success_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        try:
+            self._event(kwargs, "success")
+        except Exception:  # never let bookkeeping break a caller's request
+            log.exception("usage hook failed")
+
+    async def async_log_failure_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        try:
+            self._event(kwargs, "failure")
+        except Exception:
+            log.exception("usage hook failed")
+
+
+hooks = LlmAdminHooks()

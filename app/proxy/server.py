@@ -1,0 +1,65 @@
+"""The LiteLLM proxy under gunicorn with our options: `python -m app.proxy.server --config FILE ...`.
+
+Preloading the app in the master makes a reload (HUP) fork new workers in well under a second:
+each new worker only re-reads the YAML (CONFIG_FILE_PATH) in its startup event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class ProxyApplication(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]):
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from litellm.proxy.proxy_server import app
+
+        return app
+
+
+def gunicorn_options(*, host: str, port: int, workers: int, graceful_timeout: int = 120) -> dict[str, Any]:
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "app.proxy.worker.DrainingUvicornWorker",
+        "preload_app": True,
+        # longer than any client's idle keep-alive, so the server is never the side that closes first
+        "keepalive": 75,
+        "timeout": 600,
+        "graceful_timeout": graceful_timeout,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the LiteLLM proxy under gunicorn.")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    os.environ["CONFIG_FILE_PATH"] = os.path.abspath(args.config)
+    try:
+        from litellm.rust_bridge.fork_guard import reserve_process_for_forking
+
+        reserve_process_for_forking("the gunicorn master")
+    except ImportError:  # older LiteLLM releases have no native bridge
+        pass
+    ProxyApplication(gunicorn_options(host=args.host, port=args.port, workers=args.workers)).run()
+
+
+if __name__ == "__main__":
+    main()

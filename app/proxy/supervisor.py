@@ -1,0 +1,362 @@
+"""`llm-admin proxy run`: the LiteLLM proxy under gunicorn, reloaded gracefully on every new revision.
+
+On a new file: pre-flight the config (our checks and LiteLLM's, in this process) → HUP the gunicorn
+master → verify every worker serves the new revision (read back from /v1/model/info) → mark it live.
+When any step fails the last good file is restored (and reloaded if needed), the revision is marked
+failed and an alert names the reason: a bad config never takes the proxy down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from sqlalchemy import update
+
+from app import db
+from app.crypto import load_key_ring, load_master_key
+from app.models import ConfigRevision
+from app.services import alerts
+from app.services.config import stored_secrets
+from app.settings import Settings
+from generator import files, validate
+from generator.build import REVISION_KEY
+
+log = logging.getLogger("llm_admin.proxy")
+_HEADER_REVISION = re.compile(r"^# revision: (\d+)$", re.M)
+POLL_SECONDS = 0.05
+START_DEADLINE = 180.0
+RELOAD_DEADLINE = 30.0
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.data_dir / "proxy-state.json"
+
+
+@dataclass
+class ReloadResult:
+    revision: int | None
+    ok: bool
+    ms: float
+    message: str
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class ProxyState:
+    """What `llm-admin proxy status` and `config apply` read back from a running supervisor."""
+
+    supervisor_pid: int
+    master_pid: int | None
+    host: str
+    port: int
+    workers: int
+    started_at: float
+    live_revision: int | None = None
+    live_sha256: str | None = None
+    last_reload: ReloadResult | None = None
+
+    def save(self, path: Path) -> None:
+        files.write_atomic(path, json.dumps(asdict(self), indent=2), mode=0o644)
+
+    @classmethod
+    def load(cls, path: Path) -> ProxyState | None:
+        text = files.read_text(path)
+        if not text:
+            return None
+        data = json.loads(text)
+        last = data.pop("last_reload", None)
+        return cls(**data, last_reload=ReloadResult(**last) if last else None)
+
+    @property
+    def running(self) -> bool:
+        return pid_alive(self.supervisor_pid)
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def child_pids(pid: int) -> set[int]:
+    """The live children of a process, from /proc."""
+    children = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields and int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+            children.add(int(entry.name))
+    return children
+
+
+def served_revisions(host: str, port: int, master_key: str) -> set[int | None] | None:
+    """The revision stamps the proxy answers with on one fresh connection, or None if it does not."""
+    target = "127.0.0.1" if host == "0.0.0.0" else host
+    try:
+        response = httpx.get(
+            f"http://{target}:{port}/v1/model/info",
+            headers={"Authorization": f"Bearer {master_key}", "Connection": "close"},
+            timeout=5,
+        )
+        if response.status_code != 200:
+            return None
+        data = response.json().get("data") or []
+    except (httpx.HTTPError, ValueError):
+        return None
+    return {(d.get("model_info") or {}).get(REVISION_KEY) for d in data} or {None}
+
+
+def revision_of(text: str) -> int | None:
+    match = _HEADER_REVISION.search(text)
+    return int(match.group(1)) if match else None
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Supervisor:
+    """Runs the gunicorn master, watches the config file, reloads, verifies, rolls back."""
+
+    def __init__(self, settings: Settings, *, host: str, port: int, workers: int):
+        self.settings = settings
+        self.host, self.port, self.workers = host, port, workers
+        self.config_path = settings.config_path.resolve()
+        self.master_key = load_master_key(settings) or ""
+        self.process: subprocess.Popen[bytes] | None = None
+        self.state = ProxyState(os.getpid(), None, host, port, workers, time.time())
+        self.last_good: str | None = None
+        self._reload_requested = False
+        self._stopping = False
+        db.init(settings.database_url)
+
+    # --- process ---------------------------------------------------------------------------
+
+    def proxy_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["LITELLM_MASTER_KEY"] = self.master_key
+        env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        env["LLM_ADMIN_DATA_DIR"] = str(self.settings.data_dir.resolve())
+        env["LLM_ADMIN_DATABASE_URL"] = self.settings.database_url
+        return env
+
+    def start_proxy(self) -> None:
+        log_dir = self.settings.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_file = open(log_dir / "proxy.log", "ab")  # the child keeps it open
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "app.proxy.server",
+                "--config",
+                str(self.config_path),
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
+            env=self.proxy_env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        self.state.master_pid = self.process.pid
+        self.state.started_at = time.time()
+
+    def stop_proxy(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    # --- verification ----------------------------------------------------------------------
+
+    def verify(self, revision: int | None, *, old_workers: set[int], deadline: float) -> str | None:
+        """None when every worker serves `revision`; otherwise why not."""
+        assert self.process is not None
+        # Old workers stop accepting as soon as gunicorn TERMs them (they may linger, draining their
+        # keep-alive clients); so: all new workers are up, and enough consecutive answers, each on a
+        # fresh connection, come from the new revision.
+        needed = max(4, 2 * self.workers)
+        streak, seen = 0, None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return f"the proxy exited with code {self.process.returncode}; see data/logs/proxy.log"
+            new_workers = child_pids(self.process.pid) - old_workers
+            served = served_revisions(self.host, self.port, self.master_key)
+            seen = served if served is not None else seen
+            if served == {revision} and len(new_workers) >= self.workers:
+                streak += 1
+                if streak >= needed:
+                    return None
+            else:
+                streak = 0
+                time.sleep(POLL_SECONDS)
+        serving = ", ".join(sorted(str(r) for r in (seen or {None})))
+        return f"not live within the deadline (the proxy serves revision {serving})"
+
+    def preflight(self, text: str) -> list[str]:
+        """Our structural checks and LiteLLM's routing check, before any worker sees the file."""
+        try:
+            config = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            return [f"not valid YAML: {str(exc).splitlines()[0]}"]
+        if not isinstance(config, dict):
+            return ["not a LiteLLM config (expected a mapping with model_list)"]
+        env = self.proxy_env()
+        with db.Session() as session:
+            stored, readable = stored_secrets(session, ring=load_key_ring(self.settings))
+
+        def resolvable(name: str) -> bool:
+            return name in readable if name in stored else bool(env.get(name))
+
+        return validate.structural_problems(config, resolvable=resolvable) or validate.litellm_problems(
+            config
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def boot(self) -> None:
+        """Start on the current file, or on the last live revision when the current one is bad."""
+        text = files.read_text(self.config_path)
+        if text is None:
+            raise RuntimeError(f"no config at {self.config_path}; run `llm-admin config apply` first")
+        problems = self.preflight(text)
+        if problems:
+            raise RuntimeError("the config cannot be served: " + "; ".join(problems))
+        started = time.monotonic()
+        self.start_proxy()
+        problem = self.verify(revision_of(text), old_workers=set(), deadline=started + START_DEADLINE)
+        if problem:
+            self.stop_proxy()
+            raise RuntimeError(f"the proxy did not start: {problem}")
+        self._live(text, (time.monotonic() - started) * 1000)
+
+    def reload(self, text: str) -> ReloadResult:
+        """Apply a new file: pre-flight, HUP, verify; restore the last good file on failure."""
+        assert self.process is not None
+        started = time.monotonic()
+        revision = revision_of(text)
+        problems = self.preflight(text)
+        if problems:
+            return self._fail(revision, "; ".join(problems), started, reloaded=False)
+        old_workers = child_pids(self.process.pid)
+        os.kill(self.process.pid, signal.SIGHUP)
+        problem = self.verify(revision, old_workers=old_workers, deadline=started + RELOAD_DEADLINE)
+        if problem:
+            return self._fail(revision, problem, started, reloaded=True)
+        return self._live(text, (time.monotonic() - started) * 1000)
+
+    def _live(self, text: str, ms: float) -> ReloadResult:
+        revision = revision_of(text)
+        self.last_good = text
+        self.state.live_revision, self.state.live_sha256 = revision, sha256(text)
+        result = ReloadResult(revision, True, round(ms, 1), f"revision {revision} live in {ms:.0f} ms")
+        self._record(result, status="live")
+        return result
+
+    def _fail(self, revision: int | None, reason: str, started: float, *, reloaded: bool) -> ReloadResult:
+        restored = self.state.live_revision
+        if self.last_good is not None:
+            files.write_atomic(self.config_path, self.last_good)
+            if reloaded:
+                assert self.process is not None
+                old_workers = child_pids(self.process.pid)
+                os.kill(self.process.pid, signal.SIGHUP)
+                self.verify(restored, old_workers=old_workers, deadline=time.monotonic() + RELOAD_DEADLINE)
+        ms = (time.monotonic() - started) * 1000
+        message = f"revision {revision} failed: {reason}; revision {restored} restored"
+        result = ReloadResult(revision, False, round(ms, 1), message)
+        self._record(result, status="failed")
+        with db.Session.begin() as session:
+            alerts.raise_alert(
+                session,
+                kind="reload_failed",
+                severity="critical",
+                message=message,
+                dedup_key=f"reload_failed:{revision}",
+            )
+        log.error(message)
+        return result
+
+    def _record(self, result: ReloadResult, *, status: str) -> None:
+        self.state.last_reload = result
+        self.state.save(state_path(self.settings))
+        if result.revision is not None:
+            with db.Session.begin() as session:
+                session.execute(
+                    update(ConfigRevision)
+                    .where(ConfigRevision.number == result.revision)
+                    .values(status=status, message=result.message)
+                )
+        log.info(result.message)
+
+    def request_reload(self, *_: Any) -> None:
+        self._reload_requested = True
+
+    def request_stop(self, *_: Any) -> None:
+        self._stopping = True
+
+    def run(self) -> int:
+        """Boot, then watch the file until SIGTERM/SIGINT; SIGHUP forces a reload of the current file."""
+        signal.signal(signal.SIGHUP, self.request_reload)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        if not self.config_path.exists():
+            log.warning(
+                "no config at %s yet: waiting for the first `llm-admin config apply`", self.config_path
+            )
+            while not self.config_path.exists() and not self._stopping:
+                time.sleep(0.5)
+            if self._stopping:
+                return 0
+        self.boot()
+        try:
+            while not self._stopping:
+                time.sleep(POLL_SECONDS)
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    log.error("the proxy exited (%s); restarting it", self.process.returncode)
+                    self.boot()
+                    continue
+                text = files.read_text(self.config_path)
+                if text is None:
+                    continue
+                if self._reload_requested or sha256(text) != self.state.live_sha256:
+                    self._reload_requested = False
+                    self.reload(text)
+        finally:
+            self.stop_proxy()
+            state_path(self.settings).unlink(missing_ok=True)
+        return 0

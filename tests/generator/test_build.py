@@ -1,0 +1,217 @@
+"""build_config: rows in, LiteLLM config dict out."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from generator import build
+from tests.generator.fixtures import fixture_input, fixture_models, fixture_providers
+
+
+def _by_id(config: dict) -> dict[str, dict]:
+    return {d["model_info"]["id"]: d for d in config["model_list"]}
+
+
+def _rows(
+    *models: build.ModelRow, providers: tuple[build.ProviderRow, ...] | None = None
+) -> build.ConfigInput:
+    return build.ConfigInput(providers=fixture_providers() if providers is None else providers, models=models)
+
+
+def test_one_deployment_per_model_of_an_enabled_provider() -> None:
+    # provider 99 is not in the input (disabled or deleted): its model must not serve
+    orphan = build.ModelRow(9, 99, "gpt-4o", "orphan")
+    config = build.build_config(_rows(*fixture_models(), orphan), revision=1)
+    assert sorted(_by_id(config)) == [f"llm-admin-m{i}" for i in range(1, 9)]
+
+
+def test_model_name_is_the_alias() -> None:
+    config = build.build_config(fixture_input(), revision=1)
+    assert _by_id(config)["llm-admin-m5"]["model_name"] == "claude-haiku"
+    assert _by_id(config)["llm-admin-m5"]["litellm_params"]["model"] == "anthropic/claude-haiku-4-5"
+
+
+def test_stored_secrets_are_named_by_provider_id_and_env_secrets_by_their_variable() -> None:
+    deployments = _by_id(build.build_config(fixture_input(), revision=1))
+    assert deployments["llm-admin-m1"]["litellm_params"]["api_key"] == "os.environ/LLM_ADMIN_P1_API_KEY"
+    assert deployments["llm-admin-m5"]["litellm_params"]["api_key"] == "os.environ/ANTHROPIC_API_KEY"
+    bedrock = deployments["llm-admin-m7"]["litellm_params"]
+    assert bedrock["aws_access_key_id"] == "os.environ/LLM_ADMIN_P4_AWS_ACCESS_KEY_ID"
+    assert bedrock["aws_secret_access_key"] == "os.environ/LLM_ADMIN_P4_AWS_SECRET_ACCESS_KEY"
+    assert "api_key" not in deployments["llm-admin-m8"]["litellm_params"]
+
+
+def test_provider_params_and_limits_go_into_litellm_params() -> None:
+    deployments = _by_id(build.build_config(fixture_input(), revision=1))
+    assert deployments["llm-admin-m4"]["litellm_params"] == {
+        "model": "azure/gpt-4o-mini-eu",
+        "api_base": "https://llm-admin-eu.openai.azure.com",
+        "api_key": "os.environ/LLM_ADMIN_P3_API_KEY",
+        "api_version": "2024-10-21",
+        "rpm": 300,
+    }
+    assert deployments["llm-admin-m7"]["litellm_params"]["aws_region_name"] == "us-east-1"
+    assert "api_base" not in deployments["llm-admin-m7"]["litellm_params"]
+
+
+def test_prices_per_1m_become_prices_per_token() -> None:
+    info = _by_id(build.build_config(fixture_input(), revision=1))["llm-admin-m2"]["model_info"]
+    assert info["input_cost_per_token"] == pytest.approx(2.5e-6)
+    assert info["output_cost_per_token"] == pytest.approx(1e-5)
+    assert info["max_input_tokens"] == 128_000
+    assert info["max_output_tokens"] == 16_384
+
+
+def test_unknown_prices_and_windows_are_left_out_not_zeroed() -> None:
+    info = _by_id(build.build_config(fixture_input(), revision=1))["llm-admin-m3"]["model_info"]
+    assert "output_cost_per_token" not in info
+    assert "max_output_tokens" not in info
+    assert info["mode"] == "embedding"
+
+
+def test_model_info_carries_id_revision_and_provider() -> None:
+    info = _by_id(build.build_config(fixture_input(), revision=42))["llm-admin-m6"]["model_info"]
+    assert (info["id"], info[build.REVISION_KEY], info["llm_admin_provider"]) == (
+        "llm-admin-m6",
+        42,
+        "Anthropic",
+    )
+
+
+def test_same_alias_on_two_providers_is_one_group_of_two_deployments() -> None:
+    config = build.build_config(fixture_input(), revision=1)
+    group = [d for d in config["model_list"] if d["model_name"] == "gpt-4o-mini"]
+    assert sorted(d["litellm_params"]["model"] for d in group) == [
+        "azure/gpt-4o-mini-eu",
+        "openai/gpt-4o-mini",
+    ]
+
+
+def test_same_alias_twice_on_one_provider_names_both_rows() -> None:
+    rows = _rows(build.ModelRow(1, 1, "gpt-4o", "fast"), build.ModelRow(2, 1, "gpt-4o-mini", "fast"))
+    with pytest.raises(build.BuildError) as err:
+        build.build_config(rows, revision=1)
+    (problem,) = err.value.problems
+    assert "OpenAI Prod/gpt-4o-mini" in problem
+    assert "OpenAI Prod/gpt-4o" in problem.replace("OpenAI Prod/gpt-4o-mini", "")
+    assert "rename one of them" in problem
+
+
+def test_a_group_mixing_chat_and_embedding_is_an_error() -> None:
+    rows = _rows(
+        build.ModelRow(1, 1, "gpt-4o", "shared"),
+        build.ModelRow(2, 2, "voyage-3", "shared", mode="embedding"),
+    )
+    with pytest.raises(build.BuildError) as err:
+        build.build_config(rows, revision=1)
+    assert err.value.problems == [
+        "model Anthropic/voyage-3: is an embedding model but group 'shared' serves chat; "
+        "give it another alias"
+    ]
+
+
+def test_an_alias_in_the_route_namespace_is_an_error() -> None:
+    with pytest.raises(build.BuildError) as err:
+        build.build_config(_rows(build.ModelRow(1, 1, "gpt-4o", "agent/gpt-4o")), revision=1)
+    assert err.value.problems == [
+        "model OpenAI Prod/gpt-4o: alias 'agent/gpt-4o' starts with 'agent/', which names routes; "
+        "pick another alias"
+    ]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    rows = _rows(
+        build.ModelRow(1, 1, "gpt-4o", "agent/a"),
+        build.ModelRow(2, 1, "gpt-4o-mini", "dup"),
+        build.ModelRow(3, 1, "o3", "dup"),
+        build.ModelRow(4, 2, "claude", "gpt-4o-mini-group"),
+        build.ModelRow(5, 3, "embed", "gpt-4o-mini-group", mode="embedding"),
+    )
+    with pytest.raises(build.BuildError) as err:
+        build.build_config(rows, revision=1)
+    assert len(err.value.problems) == 3
+    assert [p.split(":")[0] for p in err.value.problems] == [
+        "model OpenAI Prod/gpt-4o",
+        "model OpenAI Prod/o3",
+        "model Azure EU/embed",
+    ]
+    assert str(err.value) == "; ".join(err.value.problems)
+
+
+def test_hosted_keys_list_exactly_the_database_stored_secrets() -> None:
+    general = build.build_config(fixture_input(), revision=1)["general_settings"]
+    assert general["key_management_system"] == "custom"
+    assert general["key_management_settings"]["hosted_keys"] == [
+        "LLM_ADMIN_P1_API_KEY",
+        "LLM_ADMIN_P3_API_KEY",
+        "LLM_ADMIN_P4_AWS_ACCESS_KEY_ID",
+        "LLM_ADMIN_P4_AWS_SECRET_ACCESS_KEY",
+    ]
+    assert general["key_management_settings"]["custom_secret_manager"] == (
+        "llm_admin_secrets.LlmAdminSecretManager"
+    )
+
+
+def test_without_stored_secrets_no_secret_manager_is_configured() -> None:
+    providers = tuple(p for p in fixture_providers() if p.id in (2, 5))
+    config = build.build_config(
+        _rows(
+            build.ModelRow(1, 2, "claude", "c"), build.ModelRow(2, 5, "llama3.1", "l"), providers=providers
+        ),
+        revision=1,
+    )
+    assert config["general_settings"] == {
+        "master_key": "os.environ/LITELLM_MASTER_KEY",
+        "store_model_in_db": False,
+    }
+
+
+def test_master_key_is_a_reference_and_the_db_never_overrides_the_yaml() -> None:
+    general = build.build_config(fixture_input(), revision=1)["general_settings"]
+    assert general["master_key"] == "os.environ/LITELLM_MASTER_KEY"
+    assert general["store_model_in_db"] is False
+
+
+def test_saved_settings_cannot_override_the_master_key_reference() -> None:
+    rows = dataclasses.replace(
+        fixture_input(),
+        settings=build.GlobalRow(general_settings={"master_key": "sk-plain", "alerting": ["slack"]}),
+    )
+    general = build.build_config(rows, revision=1)["general_settings"]
+    assert general["master_key"] == "os.environ/LITELLM_MASTER_KEY"
+    assert general["alerting"] == ["slack"]
+
+
+def test_router_defaults_merge_with_saved_fallbacks() -> None:
+    router = build.build_config(fixture_input(), revision=1)["router_settings"]
+    assert router == {
+        "routing_strategy": "simple-shuffle",
+        "num_retries": 0,
+        "allowed_fails": 1,
+        "cooldown_time": 30,
+        "fallbacks": [{"claude-sonnet": ["bedrock-claude-sonnet"]}],
+    }
+
+
+def test_extra_params_and_model_info_survive_and_an_imported_id_is_kept() -> None:
+    model = build.ModelRow(
+        1,
+        1,
+        "gpt-4o",
+        "g",
+        extra_params={"seed": 7},
+        extra_model_info={"id": "imported-1", "base_model": "x"},
+    )
+    (deployment,) = build.build_config(_rows(model), revision=1)["model_list"]
+    assert deployment["litellm_params"]["seed"] == 7
+    assert deployment["model_info"]["id"] == "imported-1"
+    assert deployment["model_info"]["base_model"] == "x"
+
+
+def test_building_does_not_share_mutable_state_with_the_rows() -> None:
+    rows = fixture_input()
+    config = build.build_config(rows, revision=1)
+    config["router_settings"]["fallbacks"].append({"x": ["y"]})
+    assert rows.settings.router_settings["fallbacks"] == [{"claude-sonnet": ["bedrock-claude-sonnet"]}]

@@ -1,0 +1,131 @@
+"""Stand-in LLM providers on 127.0.0.1: OpenAI- and Anthropic-compatible, with failure modes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Seen:
+    """One request the fake upstream received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeUpstream:
+    """A fake provider. `mode`: ok | error500 | error429 | hang; `reply` is the assistant's text."""
+
+    mode: str = "ok"
+    reply: str = "hello from the fake upstream"
+    prompt_tokens: int = 11
+    completion_tokens: int = 7
+    models: tuple[str, ...] = ("fake-model",)
+    api_key: str | None = None  # when set, requests without it get 401
+    hang_seconds: float = 30.0
+    seen: list[Seen] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeUpstream:
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else {}
+                upstream.seen.append(
+                    Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
+                if upstream.api_key and not _authorized(self.headers, upstream.api_key):
+                    self._send(401, {"error": {"message": "invalid api key", "type": "auth_error"}})
+                    return
+                if upstream.mode == "hang":
+                    time.sleep(upstream.hang_seconds)
+                if upstream.mode == "error500":
+                    self._send(500, {"error": {"message": "upstream exploded", "type": "server_error"}})
+                    return
+                if upstream.mode == "error429":
+                    self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}})
+                    return
+                self._send(200, upstream.answer(self.command, self.path, body))
+
+            do_GET = _handle
+            do_POST = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def answer(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            return {"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]}
+        if path.rstrip("/").endswith("/messages"):  # Anthropic Messages API
+            return {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "model": body.get("model", "fake"),
+                "content": [{"type": "text", "text": self.reply}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": self.prompt_tokens, "output_tokens": self.completion_tokens},
+            }
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": self.reply},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens,
+            },
+        }
+
+
+def _authorized(headers: Any, key: str) -> bool:
+    return headers.get("Authorization") == f"Bearer {key}" or headers.get("x-api-key") == key
