@@ -18,10 +18,15 @@ DUMP_OPTIONS: dict[str, Any] = {
 }
 
 
+def _key_order(key: Any) -> tuple[str, str]:
+    # by text, then by type: 3 and "3" may both be keys and must not keep their insertion order
+    return str(key), type(key).__name__
+
+
 def _canonical(value: Any) -> Any:
     """Dicts with sorted keys at every depth; lists keep their (meaningful) order."""
     if isinstance(value, dict):
-        return {k: _canonical(value[k]) for k in sorted(value, key=str)}
+        return {k: _canonical(value[k]) for k in sorted(value, key=_key_order)}
     if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
     return value

@@ -14,7 +14,7 @@ import asyncio
 import socket
 import sys
 import time
-from typing import cast
+from typing import Any, cast
 
 from gunicorn.arbiter import Arbiter
 from uvicorn.protocols.http.flow_control import CLOSE_HEADER
@@ -25,17 +25,25 @@ from uvicorn_worker import UvicornWorker
 DRAIN_SECONDS = 3.0
 
 
+def close_after_response(cycle: Any) -> None:
+    """Make this response the connection's last, and say so (`Connection: close`) so the client
+    does not send its next request down a connection about to close. A response already under
+    way cannot get the header: its connection stays open, and the next request on it is marked."""
+    if cycle is None or cycle.response_started:
+        return
+    cycle.keep_alive = False
+    headers = cast(list[tuple[bytes, bytes]], cycle.scope["headers"])
+    if CLOSE_HEADER not in headers:
+        headers.append(CLOSE_HEADER)  # uvicorn answers with it when the request carries it
+
+
 class DrainingH11Protocol(H11Protocol):
-    """Marks every request that arrives while the worker drains with `Connection: close`."""
+    """While the worker drains, every request gets a `Connection: close` answer."""
 
     def handle_events(self) -> None:
         super().handle_events()
-        cycle = self.cycle
-        if cycle is not None and getattr(self.server_state, "draining", False) and not cycle.response_started:
-            cycle.keep_alive = False
-            headers = cast(list[tuple[bytes, bytes]], cycle.scope["headers"])
-            if CLOSE_HEADER not in headers:
-                headers.append(CLOSE_HEADER)  # uvicorn then answers with it
+        if getattr(self.server_state, "draining", False):
+            close_after_response(self.cycle)
 
 
 class DrainingServer(Server):
@@ -46,9 +54,7 @@ class DrainingServer(Server):
             sock.close()
         self.server_state.draining = True  # type: ignore[attr-defined]
         for connection in list(self.server_state.connections):
-            cycle = getattr(connection, "cycle", None)
-            if cycle is not None and not cycle.response_complete:
-                cycle.keep_alive = False
+            close_after_response(getattr(connection, "cycle", None))
         deadline = time.monotonic() + DRAIN_SECONDS
         while self.server_state.connections and time.monotonic() < deadline and not self.force_exit:
             await asyncio.sleep(0.05)

@@ -58,10 +58,31 @@ def test_provider_params_and_limits_go_into_litellm_params() -> None:
 
 def test_prices_per_1m_become_prices_per_token() -> None:
     info = _by_id(build.build_config(fixture_input(), revision=1))["llm-admin-m2"]["model_info"]
-    assert info["input_cost_per_token"] == pytest.approx(2.5e-6)
-    assert info["output_cost_per_token"] == pytest.approx(1e-5)
+    assert info["input_cost_per_token"] == 2.5e-6
+    assert info["output_cost_per_token"] == 1e-5
     assert info["max_input_tokens"] == 128_000
     assert info["max_output_tokens"] == 16_384
+
+
+@pytest.mark.parametrize(
+    ("per_1m", "per_token"),
+    [
+        (0.4, 4e-07),  # 0.4 / 1e6 is 4.0000000000000003e-07 in floating point
+        (0.15, 1.5e-07),
+        (0.165, 1.65e-07),
+        (3.0, 3e-06),
+        (0.0, 0.0),
+        (1 / 3, 3.33333333333e-07),  # 12 significant digits, not 16
+        (123456.789, 0.123456789),
+        (None, None),
+    ],
+)
+def test_per_token_prices_are_rounded_to_12_significant_digits(
+    per_1m: float | None, per_token: float | None
+) -> None:
+    assert build.per_token(per_1m) == per_token
+    if per_1m is not None:
+        assert build.per_token(per_1m) == pytest.approx(per_1m / 1_000_000, rel=1e-11)
 
 
 def test_unknown_prices_and_windows_are_left_out_not_zeroed() -> None:
@@ -121,6 +142,26 @@ def test_an_alias_in_the_route_namespace_is_an_error() -> None:
     ]
 
 
+def test_a_build_error_carries_the_config_built_without_the_offending_rows() -> None:
+    rows = _rows(
+        build.ModelRow(1, 1, "gpt-4o", "agent/a"),
+        build.ModelRow(2, 1, "gpt-4o-mini", "mini"),
+        build.ModelRow(3, 1, "o3", "mini"),
+        build.ModelRow(4, 2, "claude-haiku-4-5", "haiku"),
+    )
+    with pytest.raises(build.BuildError) as err:
+        build.build_config(rows, revision=3)
+    assert len(err.value.problems) == 2
+    partial = err.value.config
+    assert [(d["model_name"], d["litellm_params"]["model"]) for d in partial["model_list"]] == [
+        ("haiku", "anthropic/claude-haiku-4-5"),
+        ("mini", "openai/gpt-4o-mini"),
+    ]
+    assert {d["model_info"][build.REVISION_KEY] for d in partial["model_list"]} == {3}
+    good = build.build_config(_rows(*(m for m in rows.models if m.id in (2, 4))), revision=3)
+    assert partial == good  # every section, not only model_list, as if the bad rows were not there
+
+
 def test_every_problem_is_reported_at_once() -> None:
     rows = _rows(
         build.ModelRow(1, 1, "gpt-4o", "agent/a"),
@@ -152,6 +193,44 @@ def test_hosted_keys_list_exactly_the_database_stored_secrets() -> None:
     assert general["key_management_settings"]["custom_secret_manager"] == (
         "llm_admin_secrets.LlmAdminSecretManager"
     )
+
+
+def test_managed_configs_load_our_hooks_after_any_saved_callbacks() -> None:
+    assert build.build_config(fixture_input(), revision=1)["litellm_settings"] == {
+        "drop_params": True,
+        "callbacks": ["llm_admin_hooks.hooks"],
+    }
+    rows = dataclasses.replace(
+        fixture_input(), settings=build.GlobalRow(litellm_settings={"callbacks": ["prometheus", "otel"]})
+    )
+    config = build.build_config(rows, revision=1)
+    assert config["litellm_settings"]["callbacks"] == ["prometheus", "otel", "llm_admin_hooks.hooks"]
+    assert rows.settings.litellm_settings["callbacks"] == ["prometheus", "otel"]  # the row is not changed
+
+
+def test_hooks_already_in_the_saved_callbacks_are_not_listed_twice() -> None:
+    saved = ["llm_admin_hooks.hooks", "prometheus"]
+    rows = dataclasses.replace(fixture_input(), settings=build.GlobalRow(litellm_settings={"callbacks": saved}))
+    assert build.build_config(rows, revision=1)["litellm_settings"]["callbacks"] == saved
+
+
+def test_a_stock_proxy_gets_neither_our_hooks_nor_our_secret_manager() -> None:
+    rows = dataclasses.replace(
+        fixture_input(), settings=build.GlobalRow(litellm_settings={"callbacks": ["prometheus"]})
+    )
+    config = build.build_config(rows, revision=1, managed=False)
+    assert config["litellm_settings"] == {"drop_params": True, "callbacks": ["prometheus"]}
+    assert config["general_settings"] == {
+        "master_key": "os.environ/LITELLM_MASTER_KEY",
+        "store_model_in_db": False,
+    }
+    # stored secrets keep their names: the env file from `config export-env` provides them
+    deployments = _by_id(config)
+    assert deployments["llm-admin-m1"]["litellm_params"]["api_key"] == "os.environ/LLM_ADMIN_P1_API_KEY"
+    assert "callbacks" not in build.build_config(fixture_input(), revision=1, managed=False)["litellm_settings"]
+    managed = build.build_config(rows, revision=1)
+    assert config["model_list"] == managed["model_list"]
+    assert config["router_settings"] == managed["router_settings"]
 
 
 def test_without_stored_secrets_no_secret_manager_is_configured() -> None:
@@ -191,8 +270,18 @@ def test_router_defaults_merge_with_saved_fallbacks() -> None:
         "num_retries": 0,
         "allowed_fails": 1,
         "cooldown_time": 30,
+        "timeout": 4,
+        "stream_timeout": 4,
         "fallbacks": [{"claude-sonnet": ["bedrock-claude-sonnet"]}],
     }
+
+
+def test_saved_router_settings_override_the_defaults() -> None:
+    rows = dataclasses.replace(
+        fixture_input(), settings=build.GlobalRow(router_settings={"timeout": 30, "num_retries": 2})
+    )
+    router = build.build_config(rows, revision=1)["router_settings"]
+    assert (router["timeout"], router["stream_timeout"], router["num_retries"]) == (30, 4, 2)
 
 
 def test_extra_params_and_model_info_survive_and_an_imported_id_is_kept() -> None:

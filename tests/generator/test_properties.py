@@ -25,6 +25,7 @@ from app.services.access import Actor
 from app.settings import Settings
 from generator import build, render, validate
 from tests.generator.fixtures import FIXTURE_AT
+from tests.generator.yaml_checks import same_data, style_problems
 
 SECRET_MARK = "SECRET-"
 IDENT = r"[A-Za-z0-9][A-Za-z0-9._:/@+\-]{0,39}"
@@ -197,36 +198,45 @@ def test_hosted_keys_are_exactly_the_stored_secrets_of_serving_providers(case: C
     assert validate.secret_refs(config) <= case.resolvable
 
 
-def _reference(config: dict[str, Any]) -> str:
-    """What PyYAML's own yaml.dump writes (render streams the same events straight to libyaml)."""
-    return yaml.dump(render._ordered(config), Dumper=render._PyDumper, **render.DUMP_OPTIONS)
+def _reversed_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _reversed_keys(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reversed_keys(v) for v in value]
+    return value
 
 
 @settings(max_examples=50, deadline=None)
 @given(valid_cases())
-def test_rendered_rows_are_what_yaml_dump_writes(case: Case) -> None:
+def test_rendered_rows_are_block_yaml_that_loads_back_the_same_whatever_the_key_order(case: Case) -> None:
     config, _ = _render(case)
-    assert render.render_body(config) == _reference(config)
+    body = render.render_body(config)
+    assert same_data(yaml.safe_load(body), config)
+    assert style_problems(body) == []
+    assert render.render_body(_reversed_keys(config)) == body
 
 
+# Long keys and values too: libyaml writes keys over 128 characters as `? key` and folds long lines.
+long_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=100, max_size=400)
 json_like = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), free_text),
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), free_text, long_text),
     lambda children: st.one_of(
         st.lists(children, max_size=4),
-        st.dictionaries(st.one_of(free_text, st.integers()), children, max_size=4),
+        st.dictionaries(st.one_of(free_text, st.integers(), long_text), children, max_size=4),
     ),
     max_leaves=25,
 )
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.dictionaries(free_text, json_like, max_size=5))
-def test_any_settings_render_as_yaml_dump_writes_them_and_load_back(extra: dict[str, Any]) -> None:
-    config = {"model_list": [], "litellm_settings": extra}
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.one_of(free_text, long_text), json_like, max_size=5))
+def test_any_settings_load_back_exactly_as_deterministic_block_yaml(extra: dict[str, Any]) -> None:
+    config = {"model_list": [], "litellm_settings": extra, "general_settings": {"shared": extra}}
     text_ = render.render_body(config)
-    assert text_ == _reference(config)
-    loaded = yaml.safe_load(text_)
-    assert render.render_body(loaded) == text_  # NaN != NaN, so compare by text
+    assert same_data(yaml.safe_load(text_), config)  # same values and types; NaN loads back as NaN
+    assert style_problems(text_) == []  # block style; the dict used twice is written out twice
+    assert render.render_body(_reversed_keys(config)) == text_
+    assert render.render_body(yaml.safe_load(text_)) == text_
 
 
 @settings(max_examples=5, deadline=None)
@@ -241,8 +251,8 @@ def test_litellm_accepts_arbitrary_valid_rows(case: Case) -> None:
 API_KEY = "sk-prop-0123456789abcdef"
 MASTER_KEY = "sk-master-prop-0123456789"
 ENVIRON = {"ANTHROPIC_API_KEY": "sk-ant-prop-0123456789"}
-# Each kind of damage and the words its problem must contain. Build-phase damage (a bad alias) stops
-# the generator before structural validation, so the two phases are drawn separately.
+# Each kind of damage and the words its problem must contain. Build-phase damage (a bad alias) drops
+# the offending rows and the rest is still validated, so both kinds of problem are reported at once.
 STRUCTURAL = (
     "negative_price",
     "infinite_price",
@@ -253,6 +263,8 @@ STRUCTURAL = (
     "corrupt_ciphertext",
 )
 BUILD = ("route_alias", "duplicate_alias", "mixed_mode")
+# Structural damage to rows that no build damage drops, so its problem must survive alongside them.
+BUILD_PROOF = ("bad_window", "unknown_fallback", "foreign_ciphertext", "corrupt_ciphertext")
 
 
 @dataclass(frozen=True)
@@ -401,7 +413,11 @@ def _revision_count() -> int:
 
 damage_sets = st.one_of(
     st.sets(st.sampled_from(STRUCTURAL), min_size=1),
-    st.sets(st.sampled_from(BUILD), min_size=1),
+    st.builds(
+        frozenset.union,
+        st.frozensets(st.sampled_from(BUILD), min_size=1),
+        st.frozensets(st.sampled_from(BUILD_PROOF)),
+    ),
     st.just(frozenset({"no_enabled_models"})),
 )
 

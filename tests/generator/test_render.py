@@ -7,11 +7,11 @@ import math
 import random
 from datetime import UTC, date, datetime, timedelta, timezone
 
-import pytest
 import yaml
 
 from generator import build, render
 from tests.generator.fixtures import FIXTURE_AT, FIXTURE_AUTHOR, fixture_input, render_fixture
+from tests.generator.yaml_checks import same_data, style_problems
 
 
 def _render(rows: build.ConfigInput, revision: int = 1) -> str:
@@ -159,41 +159,116 @@ AWKWARD: dict = {
             },
         }
     ],
-    "litellm_settings": {"set": {"x", "y"}, "empty": {}},
+    "litellm_settings": {"empty": {}, "empty_list": [], "nested_empty": [[], {}]},
 }
 
 
-def _reference(config: dict) -> str:
-    """What PyYAML's own yaml.dump writes for the ordered config."""
-    return yaml.dump(render._ordered(config), Dumper=render._PyDumper, **render.DUMP_OPTIONS)
+# Text an admin could paste anywhere: control characters, invisible and non-BMP characters, YAML syntax.
+AWKWARD_TEXT = [
+    "\x00",
+    "\x07bell",
+    "\x1b[31mred",
+    "\x7f",
+    "\x9f",
+    "a\x85b",
+    "\ufeffbom",
+    "\u2029",
+    "\r",
+    "a\r\nb",
+    "\n",
+    " \n ",
+    "\u00a0",
+    "\ufffe",
+    "\U0010ffff",
+    "rocket 🚀",
+    "🚀",
+    "? x",
+    "%x",
+    "@x",
+    "`x",
+    "!x",
+    "&x",
+    "*x",
+    "|",
+    ">",
+    "\\",
+]
 
 
-def test_both_emitters_write_what_yaml_dump_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+def _awkward_deployment(index: int, value: str) -> dict:
+    return {
+        "model_name": value,
+        "litellm_params": {"model": f"openai/{value}", value or "empty": value, "extra_headers": {"X": value}},
+        "model_info": {"id": f"d{index}", value + "k" * 300: ["v" * 5000, value]},
+    }
+
+
+def test_awkward_values_load_back_exactly() -> None:
+    """safe_load(render_body(x)) is x: same keys, same values, same types (NaN aside, which is NaN)."""
+    awkward_text = {
+        "model_list": [_awkward_deployment(i, v) for i, v in enumerate(AWKWARD_TEXT)],
+        "litellm_settings": {v + "-key": v for v in AWKWARD_TEXT},
+    }
     fixture_config = build.build_config(fixture_input(), revision=1)
-    for config in (fixture_config, AWKWARD, {"model_list": [{"model_name": "rocket 🚀", "": 1}]}):
-        expected = _reference(config)
-        assert render.render_body(config) == expected
-        with monkeypatch.context() as patch:
-            patch.setattr(render, "_CDumper", None)  # where PyYAML was built without libyaml
-            assert render.render_body(config) == expected
+    for config in (fixture_config, AWKWARD, awkward_text, {"model_list": [{"model_name": "rocket 🚀", "": 1}]}):
+        text = render.render_body(config)
+        assert same_data(yaml.safe_load(text), config), text
+        assert style_problems(text) == []
 
 
-def test_libyaml_writes_ordinary_configs_and_pyyaml_the_ones_it_would_write_differently(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    used: list[str] = []
-    real_emit = render._emit
+def test_the_same_awkward_input_gives_the_same_bytes_whatever_its_key_order() -> None:
+    def reversed_keys(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: reversed_keys(value[k]) for k in reversed(list(value))}
+        if isinstance(value, list):
+            return [reversed_keys(v) for v in value]
+        return value
 
-    def spy(dumper_class: type, data: dict, *, strict: bool) -> str:
-        used.append(dumper_class.__name__)
-        return real_emit(dumper_class, data, strict=strict)
+    text = render.render_body(AWKWARD).encode()
+    assert render.render_body(AWKWARD).encode() == text
+    assert render.render_body(reversed_keys(AWKWARD)).encode() == text  # type: ignore[arg-type]
+    assert render.render_body(yaml.safe_load(text)).encode() == text  # rendering is a fixed point
 
-    monkeypatch.setattr(render, "_emit", spy)
-    render.render_body(build.build_config(fixture_input(), revision=1))
-    assert used == ["_CDumper"]
-    used.clear()
-    render.render_body({"model_list": [{"model_name": "rocket 🚀"}]})
-    assert used == ["_CDumper", "_PyDumper"]
+
+def test_keys_are_sorted_at_every_depth_below_the_fixed_orders() -> None:
+    config = {"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m", "b": 1, "a": {"z": 1, "y": 2}}}]}
+    loaded = yaml.safe_load(render.render_body(config))
+    assert list(loaded["model_list"][0]["litellm_params"]) == ["a", "b", "model"]
+    assert list(loaded["model_list"][0]["litellm_params"]["a"]) == ["y", "z"]
+
+
+def test_a_number_key_and_its_text_twin_come_in_one_order() -> None:
+    one = render.render_body({"model_list": [], "x": {3: "int", "3": "str"}})
+    assert render.render_body({"model_list": [], "x": {"3": "str", 3: "int"}}) == one
+    assert same_data(yaml.safe_load(one)["x"], {3: "int", "3": "str"})
+
+
+def test_text_is_block_style_with_no_anchor_alias_or_document_marker() -> None:
+    shared = {"X-Team": "ml", "tags": ["a", "b"]}
+    shared_list = [{"k": 1}]
+    config = build.build_config(fixture_input(), revision=1)
+    for deployment in config["model_list"]:
+        deployment["litellm_params"]["extra_headers"] = shared
+        deployment["model_info"]["shared_list"] = shared_list
+    config["litellm_settings"]["same"] = shared
+    text = render.render_body(config)
+    assert style_problems(text) == []
+    assert text.count("X-Team: ml") == len(config["model_list"]) + 1
+    assert "&" not in text and "*" not in text
+
+
+def test_the_check_itself_sees_flow_style_anchors_and_aliases() -> None:
+    assert style_problems("a: {b: 1}\nc: []\nd: &x [1]\ne: *x\n") == [
+        "flow-style collection at line 1",
+        "anchor &x",
+        "flow-style collection at line 3",
+        "alias *x",
+    ]
+
+
+def test_rendering_uses_libyamls_emitter() -> None:
+    assert yaml.__with_libyaml__
+    assert render._Dumper is yaml.CSafeDumper
 
 
 def test_a_line_break_in_the_author_cannot_start_yaml() -> None:

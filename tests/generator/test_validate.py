@@ -60,9 +60,9 @@ def test_a_plain_text_secret_is_found_and_not_repeated(config: dict) -> None:
     assert problems == [
         "model Bedrock US/anthropic.claude-3-5-sonnet-20241022-v2:0 (group 'bedrock-claude-sonnet'): "
         "litellm_params.aws_secret_access_key holds a plain-text secret; store it as the provider's key "
-        "(encrypted) or reference an environment variable",
+        "(encrypted) or reference an environment variable (os.environ/NAME)",
         f"{GPT_4O}: litellm_params.api_key holds a plain-text secret; store it as the provider's key "
-        "(encrypted) or reference an environment variable",
+        "(encrypted) or reference an environment variable (os.environ/NAME)",
     ]
     assert not any("sk-plain" in p or "wJalr" in p for p in problems)
 
@@ -123,12 +123,105 @@ def test_no_models_is_a_problem_with_the_fix() -> None:
     ]
 
 
-def test_a_model_without_provider_prefix_or_name_is_a_problem() -> None:
+def test_a_model_without_a_name_is_a_problem_but_a_bare_model_is_left_to_litellm() -> None:
+    # LiteLLM routes bare names it knows (gpt-4o → openai); litellm_problems judges the rest
     config = {"model_list": [{"litellm_params": {"model": "gpt-4o"}}]}
     assert validate.structural_problems(config) == [
         "model_list[0] ('None', gpt-4o): model_name is missing; give the model an alias",
-        "model_list[0] ('None', gpt-4o): litellm_params.model 'gpt-4o' has no provider prefix",
     ]
+    config["model_list"][0]["model_name"] = "gpt-4o"
+    assert validate.structural_problems(config) == []
+    assert validate.litellm_problems(config) == []
+    config["model_list"][0]["litellm_params"]["model"] = "no-such-model-anywhere"
+    (problem,) = validate.litellm_problems(config)
+    assert problem.startswith("model_list[0] ('gpt-4o', no-such-model-anywhere): LiteLLM cannot route it (")
+
+
+def _section_secret(path: str) -> str:
+    return f"{path}: holds a plain-text secret; reference an environment variable (os.environ/NAME)"
+
+
+def test_a_plain_authorization_header_is_a_plain_text_secret(config: dict) -> None:
+    headers = {"Authorization": "Bearer sk-header-0123456789", "X-Team": "ml"}
+    _deployment(config, "llm-admin-m2")["litellm_params"]["extra_headers"] = headers
+    problems = validate.structural_problems(config)
+    assert problems == [
+        f"{GPT_4O}: litellm_params.extra_headers.Authorization holds a plain-text secret; store it as the "
+        "provider's key (encrypted) or reference an environment variable (os.environ/NAME)"
+    ]
+    assert "sk-header" not in "".join(problems)
+
+
+def test_a_database_url_with_a_password_is_a_plain_text_secret(config: dict) -> None:
+    config["general_settings"]["database_url"] = "postgresql://llm:hunter2-db@db.internal:5432/litellm"
+    config["general_settings"]["alerting_url"] = "https://hooks.example.com/services/x"  # no credentials
+    problems = validate.structural_problems(config)
+    assert problems == [_section_secret("general_settings.database_url")]
+    assert "hunter2" not in "".join(problems)
+
+
+def test_a_cache_password_is_a_plain_text_secret(config: dict) -> None:
+    config["litellm_settings"]["cache_params"] = {
+        "type": "redis",
+        "host": "redis.internal",
+        "port": 6379,
+        "password": "redis-plain-pw",
+    }
+    assert validate.structural_problems(config) == [_section_secret("litellm_settings.cache_params.password")]
+
+
+def test_secrets_are_found_in_lists_and_in_every_section(config: dict) -> None:
+    config["litellm_settings"]["success_callback_params"] = [{"name": "x"}, {"api_key": "lf-plain"}]
+    config["router_settings"]["redis_password"] = "plain"
+    config["environment_variables"] = {"LANGFUSE_SECRET_KEY": "sk-lf-plain", "REDIS_HOST": "redis"}
+    config["callback_settings"] = {"otel": {"endpoint": "https://user:pw@otel.example.com"}}
+    assert validate.structural_problems(config) == [
+        _section_secret("callback_settings.otel.endpoint"),
+        _section_secret("environment_variables.LANGFUSE_SECRET_KEY"),
+        _section_secret("litellm_settings.success_callback_params[1].api_key"),
+        _section_secret("router_settings.redis_password"),
+    ]
+
+
+def test_environment_references_and_secret_manager_names_are_not_secrets(config: dict) -> None:
+    deployment = _deployment(config, "llm-admin-m2")["litellm_params"]
+    deployment["extra_headers"] = {"Authorization": "os.environ/TEAM_AUTH_HEADER"}
+    deployment["vertex_credentials"] = "os.environ/VERTEX_CREDENTIALS"
+    config["general_settings"]["database_url"] = "os.environ/DATABASE_URL"
+    config["litellm_settings"]["cache_params"] = {"type": "redis", "password": "os.environ/REDIS_PASSWORD"}
+    config["router_settings"]["redis_url"] = "redis://redis.internal:6379/0"  # a URL without a password
+    assert config["general_settings"]["key_management_settings"]["custom_secret_manager"]
+    assert config["general_settings"]["key_management_system"] == "custom"
+    assert validate.structural_problems(config) == []
+    assert {"TEAM_AUTH_HEADER", "DATABASE_URL", "REDIS_PASSWORD"} <= validate.secret_refs(config)
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("api_key", True),
+        ("api-key", True),
+        ("x-api-key", True),
+        ("APIKEY", True),
+        ("client_secret", True),
+        ("password", True),
+        ("db_passwd", True),
+        ("vertex_credentials", True),
+        ("aws_access_key_id", True),
+        ("authorization", True),
+        ("aws_session_token", True),
+        ("token", True),
+        ("max_tokens", False),
+        ("token_counter", False),
+        ("tpm", False),
+        ("custom_secret_manager", False),
+        ("key_management_system", False),
+        ("model", False),
+    ],
+)
+def test_which_keys_hold_secrets(key: str, secret: bool) -> None:
+    assert validate.plain_secrets({key: "plain-value"}, "s") == (["s." + key] if secret else [])
+    assert validate.plain_secrets({key: "os.environ/NAME"}, "s") == []
 
 
 def test_every_problem_is_reported_at_once(config: dict) -> None:

@@ -1,0 +1,256 @@
+"""`llm-admin proxy run`: the supervised proxy serves, applies go live without dropping a request, and a
+config it cannot serve is rolled back while the old revision keeps answering."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.proxy.supervisor import pid_alive
+from tests.e2e.supervised import Supervised, add_model, add_provider, llm_admin, supervised, wait_for
+from tests.upstream import FakeUpstream
+
+pytestmark = pytest.mark.e2e
+
+LIVE = re.compile(r"^revision (\d+) live in (\d+) ms$", re.M)
+ENV_VAR = "SUPERVISOR_E2E_KEY"  # set where the CLI runs, never where the supervisor runs
+
+
+@pytest.fixture(scope="module")
+def alpha() -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream(reply="from alpha").start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def beta() -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream(reply="from beta").start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def sup(tmp_path_factory: pytest.TempPathFactory, alpha: FakeUpstream, beta: FakeUpstream) -> Iterator[Supervised]:
+    """One supervisor with two workers for the module, on a SQLite data dir with revision 1 applied."""
+    data = tmp_path_factory.mktemp("supervisor") / "data"
+    llm_admin(data, "db", "upgrade")
+    add_provider(data, "alpha-co", f"{alpha.base_url}/v1")
+    add_provider(data, "beta-co", f"{beta.base_url}/v1")
+    add_model(data, "alpha-co", "alpha")
+    add_model(data, "beta-co", "beta")
+    assert "revision 1 written" in llm_admin(data, "config", "apply", "--yes").stdout
+    with supervised(data, workers=2) as running:
+        yield running
+
+
+def live_revision(sup: Supervised) -> int:
+    state = sup.state()
+    assert state is not None and state.live_revision is not None
+    return state.live_revision
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """What an editor's save looks like to the supervisor: the whole new file at once."""
+    tmp = path.with_name(path.name + ".edit")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class Load:
+    """Client threads, each on one keep-alive connection, sending chat requests until stopped."""
+
+    def __init__(self, sup: Supervised, clients: int, model: str = "alpha"):
+        self.sup, self.model = sup, model
+        self.ok = 0
+        self.failures: Counter[str] = Counter()
+        self.revisions: set[str] = set()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+
+    def _run(self) -> None:
+        with self.sup.client(timeout=30) as client:
+            while not self._stop.is_set():
+                try:
+                    response = self.sup.chat(self.model, client)
+                    outcome = "ok" if response.status_code == 200 else f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    outcome = f"{type(exc).__name__}: {exc}"
+                with self._lock:
+                    if outcome == "ok":
+                        self.ok += 1
+                    else:
+                        self.failures[outcome] += 1
+
+    @property
+    def total(self) -> int:
+        return self.ok + sum(self.failures.values())
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+
+
+def test_status_shows_the_live_revision_and_both_workers(sup: Supervised) -> None:
+    out = sup.cli("proxy", "status").stdout
+
+    assert "revision live: 1\n" in out
+    assert "workers: 2 running (of 2)\n" in out
+    assert "last reload: revision 1 live in" in out
+    assert sup.served_revisions() == {1}
+
+
+def test_each_alias_reaches_its_own_upstream(sup: Supervised, alpha: FakeUpstream, beta: FakeUpstream) -> None:
+    before = len(alpha.seen), len(beta.seen)
+
+    replies = {model: sup.chat(model).json()["choices"][0]["message"]["content"] for model in ("alpha", "beta")}
+
+    assert replies == {"alpha": "from alpha", "beta": "from beta"}
+    assert [s.path for s in alpha.seen[before[0] :]] == ["/v1/chat/completions"]
+    assert [s.path for s in beta.seen[before[1] :]] == ["/v1/chat/completions"]
+
+
+def test_apply_reports_the_new_revision_live_and_serves_its_model(sup: Supervised, alpha: FakeUpstream) -> None:
+    previous = live_revision(sup)
+    add_model(sup.data_dir, "alpha-co", "gamma", model="fake-model-2")
+
+    started = time.monotonic()
+    out = sup.cli("config", "apply", "--yes").stdout
+    elapsed = time.monotonic() - started
+
+    match = LIVE.search(out)
+    assert match, out
+    print(f"apply → live: {match.group(2)} ms reported by the supervisor, {elapsed:.1f} s for the whole CLI run")
+    assert int(match.group(1)) == previous + 1
+    assert sup.served_revisions() == {previous + 1}
+    before = len(alpha.seen)
+    response = sup.chat("gamma")
+    assert response.status_code == 200, response.text
+    assert [s.body["model"] for s in alpha.seen[before:]] == ["fake-model-2"]
+
+
+def test_proxy_reload_reloads_the_current_file_and_reports_it_live(sup: Supervised) -> None:
+    revision = live_revision(sup)
+
+    out = sup.cli("proxy", "reload").stdout
+
+    assert re.fullmatch(rf"revision {revision} live in \d+ ms\n", out), out
+    assert sup.served_revisions() == {revision}
+
+
+def test_applies_under_continuous_load_drop_no_request(sup: Supervised) -> None:
+    applied: list[tuple[int, int]] = []
+
+    with Load(sup, clients=4) as load:
+        time.sleep(0.5)
+        for _ in range(5):
+            out = sup.cli("config", "apply", "--yes", "--force").stdout
+            match = LIVE.search(out)
+            assert match, out
+            applied.append((int(match.group(1)), int(match.group(2))))
+        time.sleep(0.5)
+
+    print(f"applies (revision, ms to live): {applied}")
+    print(f"requests during 5 applies: {load.total} total, {sum(load.failures.values())} failed {dict(load.failures)}")
+    assert [n for n, _ in applied] == list(range(applied[0][0], applied[0][0] + 5))
+    assert dict(load.failures) == {}
+    assert load.total >= 300
+    assert sup.served_revisions() == {applied[-1][0]}
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda text: text + "\nmodel_list: [unclosed\n", "not valid YAML"),
+        (lambda text: re.sub(r"model: openai/fake-model\n", "model: notaprovider/x\n", text, count=1), "notaprovider"),
+    ],
+    ids=["invalid-yaml", "unknown-provider"],
+)
+def test_a_hand_edited_config_the_proxy_rejects_is_rolled_back(sup: Supervised, edit, reason: str) -> None:
+    good = sup.config.read_text()
+    live = live_revision(sup)
+    state = sup.state()
+    assert state is not None and state.last_reload is not None
+    before_reload = state.last_reload.at
+    alerts_before = len(sup.alerts("reload_failed"))
+    bad = edit(good)
+    assert bad != good
+
+    with Load(sup, clients=2) as load:
+        time.sleep(0.3)
+        started = time.monotonic()
+        write_atomic(sup.config, bad)
+
+        def reported():
+            s = sup.state()
+            return s.last_reload if s and s.last_reload and s.last_reload.at > before_reload else None
+
+        result = wait_for(reported, 10, "the supervisor to report on the edited file")
+        restored_after = time.monotonic() - started
+        time.sleep(0.3)
+
+    print(f"{reason}: restored after {restored_after * 1000:.0f} ms; {load.total} requests, failures {dict(load.failures)}")
+    assert sup.config.read_text() == good
+    assert result.ok is False
+    assert reason in result.message and result.message.endswith(f"; revision {live} restored")
+    alerts = sup.alerts("reload_failed")
+    assert len(alerts) == alerts_before + 1
+    assert alerts[-1].severity == "critical" and reason in alerts[-1].message
+    assert dict(load.failures) == {} and load.ok > 0
+    assert sup.served_revisions() == {live}
+    assert live_revision(sup) == live
+    # the revision that is still live is not marked failed by someone's hand edit
+    history = sup.cli("config", "history").stdout
+    assert re.search(rf"^{live}\s.*\blive\b", history, re.M), history
+
+
+def test_a_revision_whose_env_key_the_proxy_lacks_fails_and_the_old_one_keeps_serving(sup: Supervised) -> None:
+    live = live_revision(sup)
+    add_provider(sup.data_dir, "env-co", "http://127.0.0.1:9/v1", "--api-key-env", ENV_VAR)
+    add_model(sup.data_dir, "env-co", "from-env")
+
+    # the CLI's own environment has the variable, so its checks pass; the supervisor's has not
+    done = sup.cli("config", "apply", "--yes", check=False, **{ENV_VAR: "sk-only-where-the-cli-runs"})
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    match = re.search(r"^revision (\d+) failed: (.+); revision (\d+) restored$", done.stdout, re.M)
+    assert match, done.stdout
+    assert int(match.group(1)) == live + 1 and int(match.group(3)) == live
+    assert ENV_VAR in match.group(2)
+    assert sup.served_revisions() == {live}
+    assert sup.chat("alpha").status_code == 200
+    status = sup.cli("proxy", "status").stdout
+    assert f"revision live: {live}\n" in status and f"last reload: revision {live + 1} failed:" in status
+    history = sup.cli("config", "history").stdout
+    assert re.search(rf"^{live + 1}\s.*\bfailed\b", history, re.M), history
+
+
+def test_sigterm_stops_the_proxy_and_removes_the_state_file(sup: Supervised) -> None:
+    state = sup.state()
+    assert state is not None and pid_alive(state.master_pid)
+    port = int(sup.url.rsplit(":", 1)[1])
+
+    started = time.monotonic()
+    assert sup.stop() == 0
+    print(f"supervisor stopped in {time.monotonic() - started:.1f} s")
+
+    assert not sup.state_file.exists()
+    wait_for(lambda: not pid_alive(state.master_pid), 10, "the gunicorn master to exit")
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
