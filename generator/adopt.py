@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from generator.build import MASTER_KEY_ENV, REVISION_KEY, ROUTE_PREFIX
 from generator.validate import (
     ENV_REF,
-    SECRET_KEY,  # the check the rendered file gets
+    plain_secrets,  # the check the rendered file gets
 )
 
 # LiteLLM prefix → our catalog type (custom is any other OpenAI-compatible endpoint)
@@ -141,6 +141,14 @@ def _secret(field_name: str, value: Any, warnings: list[str], where: str) -> Sec
     return SecretSource(field_name, value=str(value))
 
 
+def _cannot_store(where: str, path: str) -> str:
+    leaf = path.rpartition(".")[2]
+    return (
+        f"{where}{path} is a plain-text secret llm-admin cannot store encrypted; make it "
+        f"{leaf}: os.environ/NAME, export NAME for the proxy, and import again"
+    )
+
+
 def _provider_name(type_id: str, base_url: str | None, taken: set[str]) -> str:
     host = urlsplit(base_url).hostname if base_url else None
     base = type_id if not host or type_id not in ("custom", "localai", "ollama") else f"{type_id}-{host}"
@@ -226,14 +234,13 @@ def adopt(
         ]
         provider_params = {k: params.pop(k) for k in PROVIDER_PARAMS.get(type_id, ()) if k in params}
         limits = {ours: params.pop(theirs) for theirs, ours in LIMITS.items() if theirs in params}
-        for key, value in params.items():
-            # kept params are stored and rendered as they are: a plain secret among them would leak
-            if SECRET_KEY.search(key) and isinstance(value, str) and not value.startswith(ENV_REF):
-                problems.append(
-                    f"{where} ({alias}): litellm_params.{key} is a plain-text secret llm-admin cannot "
-                    f"store encrypted; make it {key}: os.environ/NAME, export NAME for the proxy, and "
-                    "import again"
-                )
+        # kept params are stored and rendered as they are: a plain secret among them would leak
+        kept = {**provider_params, **params}
+        if base_url:
+            kept["api_base"] = base_url
+        problems.extend(
+            _cannot_store(f"{where} ({alias}): ", path) for path in plain_secrets(kept, "litellm_params")
+        )
         if prefixes.get(type_id) != prefix:
             params["model"] = model  # keep the original routing prefix (e.g. ollama/ vs ollama_chat/)
         key = (
@@ -275,10 +282,6 @@ def adopt(
                 limits=limits,
             )
         )
-    if problems:
-        raise AdoptError(problems)
-    _settle_limits(providers, models)
-
     general = copy.deepcopy(config.get("general_settings") or {})
     master = general.pop("master_key", None)
     if isinstance(master, str) and not master.startswith(ENV_REF):
@@ -313,6 +316,20 @@ def adopt(
         # litellm.Router falls back to these litellm_settings; the generator's router defaults would win
         if key in litellm_settings and key not in router:
             router[key] = litellm_settings[key]
+    # settings are stored and rendered as they are, too
+    kept_settings = {
+        "router_settings": router,
+        "litellm_settings": litellm_settings,
+        "general_settings": general,
+        **extra,
+    }
+    for section in sorted(kept_settings, key=str):
+        problems.extend(
+            _cannot_store("", path) for path in plain_secrets(kept_settings[section], str(section))
+        )
+    if problems:
+        raise AdoptError(problems)
+    _settle_limits(providers, models)
     return Adoption(
         providers=providers,
         models=models,

@@ -17,15 +17,15 @@ ROUTE_PREFIX = "agent/"
 
 # Failover defaults: a dead, erroring or hanging primary is left within 5 s. No retries on the same
 # deployment (the fallback is the retry), one failure puts a deployment in cooldown for 30 s so the
-# next requests skip it at once, and a request (or a stream's first chunk) waits at most 4 s.
-# A provider's own timeout (its timeout_seconds) and config settings override these.
+# next requests skip it at once, and a request waits at most 4 s for the provider (for a stream, 4 s
+# between chunks). A provider's own timeout (timeout_seconds) and the config's router_settings
+# override these.
 DEFAULT_ROUTER_SETTINGS: dict[str, Any] = {
     "routing_strategy": "simple-shuffle",
     "num_retries": 0,
     "allowed_fails": 1,
     "cooldown_time": 30,
     "timeout": 4,
-    "stream_timeout": 4,
 }
 DEFAULT_LITELLM_SETTINGS: dict[str, Any] = {"drop_params": True}
 

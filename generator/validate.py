@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from generator.build import stored_secret_ref
+
 ENV_REF = "os.environ/"
 # keys whose string values are secrets unless they are os.environ/ references
 SECRET_KEY = re.compile(
@@ -146,7 +148,12 @@ def structural_problems(
     problems.extend(_fallback_problems(config.get("router_settings") or {}, groups))
     if resolvable is not None:
         for name in sorted(secret_refs(config)):
-            if not resolvable(name):
+            if not resolvable(name) and stored_secret_ref(name):
+                problems.append(
+                    f"secret {name}: stored in llm-admin, but LLM_ADMIN_SECRET_KEYS cannot decrypt it; "
+                    "add the key that encrypted it (after the newest) or enter the provider's key again"
+                )
+            elif not resolvable(name):
                 problems.append(
                     f"secret {name}: not set in the proxy's environment and not stored in llm-admin; "
                     f"export {name} for the proxy or store the key in the provider"

@@ -8,6 +8,7 @@ and reported as an alert once the database is back. A caller's request never fai
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -32,6 +33,7 @@ log = logging.getLogger("llm_admin.hooks")
 MAX_BUFFER = 50_000
 BATCH = 500
 FLUSH_SECONDS = 0.25
+MAX_BACKOFF_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class EventWriter:
         self.written = 0
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # the writer thread and close() at exit take turns
+        self._db_ready = False
 
     def put(self, kind: str, row: dict[str, Any]) -> None:
         self.queue.put((kind, row))
@@ -75,23 +79,42 @@ class EventWriter:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="llm-admin-events", daemon=True)
                     self._thread.start()
+                    # a worker retired by a reload exits with its last events still queued: write them
+                    atexit.register(self.close)
 
     def _run(self) -> None:
-        db.init(load_settings().database_url)
         backoff = FLUSH_SECONDS
         while True:
             time.sleep(backoff)
+            backoff = FLUSH_SECONDS if self._write() else min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    def _write(self, timeout: float = -1) -> bool:
+        """Drain the queue and write it all; False when the database refused (the events are kept)."""
+        if not self._write_lock.acquire(timeout=timeout):
+            return False
+        try:
             failovers = self._drain()
             try:
+                if not self._db_ready:
+                    db.init(load_settings().database_url)
+                    self._db_ready = True
                 self._flush(failovers)
-                backoff = FLUSH_SECONDS
+                return True
             except Exception as exc:  # the database is down or refusing: keep the events, try later
                 log.warning(
                     "usage events not written yet (%s); %d buffered", type(exc).__name__, len(self.pending)
                 )
                 for alert in failovers:
                     self.queue.put(("alert", alert))
-                backoff = min(backoff * 2, 5.0)
+                return False
+        finally:
+            self._write_lock.release()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is still queued, retrying for up to timeout seconds (called at exit)."""
+        deadline = time.monotonic() + timeout
+        while not self._write(timeout=max(deadline - time.monotonic(), 0)) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def _drain(self) -> list[dict[str, Any]]:
         failovers: list[dict[str, Any]] = []
@@ -109,24 +132,25 @@ class EventWriter:
                 self.dropped += 1
 
     def _flush(self, failovers: list[dict[str, Any]]) -> None:
+        rows, dropped = list(self.pending), self.dropped
         with db.Session.begin() as session:
-            while self.pending:
-                batch = [self.pending[i] for i in range(min(BATCH, len(self.pending)))]
-                session.execute(insert(UsageEvent), batch)
-                for _ in batch:
-                    self.pending.popleft()
-                self.written += len(batch)
+            for start in range(0, len(rows), BATCH):
+                session.execute(insert(UsageEvent), rows[start : start + BATCH])
             for alert in failovers:
                 alerts.raise_alert(session, **alert)
-            if self.dropped:
+            if dropped:
                 alerts.raise_alert(
                     session,
                     kind="usage_dropped",
                     severity="warning",
                     dedup_key="usage_dropped",
-                    message=f"{self.dropped} usage events were dropped while the database was unreachable",
+                    message=f"{dropped} usage events were dropped while the database was unreachable",
                 )
-                self.dropped = 0
+        # only now that the transaction committed: a failed commit keeps every row for the next try
+        for _ in rows:
+            self.pending.popleft()
+        self.written += len(rows)
+        self.dropped -= dropped
 
 
 class LlmAdminHooks(CustomLogger):  # type: ignore[misc]

@@ -292,9 +292,14 @@ class Supervisor:
             files.write_atomic(self.config_path, self.last_good)
             if reloaded:
                 assert self.process is not None
-                old_workers = child_pids(self.process.pid)
-                os.kill(self.process.pid, signal.SIGHUP)
-                self.verify(restored, old_workers=old_workers, deadline=time.monotonic() + RELOAD_DEADLINE)
+                if self.process.poll() is None:
+                    old_workers = child_pids(self.process.pid)
+                    os.kill(self.process.pid, signal.SIGHUP)
+                    deadline = time.monotonic() + RELOAD_DEADLINE
+                    self.verify(restored, old_workers=old_workers, deadline=deadline)
+                else:  # a worker that cannot boot halts gunicorn: start it again on the restored file
+                    self.start_proxy()
+                    self.verify(restored, old_workers=set(), deadline=time.monotonic() + START_DEADLINE)
         ms = (time.monotonic() - started) * 1000
         message = f"revision {revision} failed: {reason}; revision {restored} restored"
         result = ReloadResult(revision, False, round(ms, 1), message)
@@ -313,7 +318,8 @@ class Supervisor:
     def _record(self, result: ReloadResult, *, status: str) -> None:
         self.state.last_reload = result
         self.state.save(state_path(self.settings))
-        if result.revision is not None:
+        # a hand-edited live file carries the live revision's header: that revision is still live
+        if result.revision is not None and (result.ok or result.revision != self.state.live_revision):
             with db.Session.begin() as session:
                 session.execute(
                     update(ConfigRevision)

@@ -11,6 +11,7 @@ does uvicorn's normal shutdown run.
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 import time
@@ -23,6 +24,10 @@ from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
 DRAIN_SECONDS = 3.0
+
+
+def _exit_normally(*_: object) -> None:
+    sys.exit(0)
 
 
 def close_after_response(cycle: Any) -> None:
@@ -63,6 +68,12 @@ class DrainingServer(Server):
 
 class DrainingUvicornWorker(UvicornWorker):
     CONFIG_KWARGS = {"loop": "asyncio", "http": DrainingH11Protocol}
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        # After its graceful shutdown uvicorn re-raises the SIGTERM it caught; with the default action
+        # that kills the worker before atexit handlers run, and the hooks' last usage events are lost.
+        signal.signal(signal.SIGTERM, _exit_normally)
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi

@@ -44,14 +44,28 @@ def llm_admin(
     return done
 
 
-def add_provider(data_dir: Path, name: str, base_url: str, *extra: str, key: str = "sk-fake-upstream") -> None:
-    """A `custom` (OpenAI-compatible) provider with a key stored in the database, unless extra says otherwise."""
+def add_provider(
+    data_dir: Path, name: str, base_url: str, *extra: str, key: str = "sk-fake-upstream"
+) -> None:
+    """A `custom` (OpenAI-compatible) provider; its key is stored unless extra names a variable."""
     if "--api-key-env" in extra:
-        llm_admin(data_dir, "provider", "add", "--name", name, "--type", "custom", "--base-url", base_url, *extra)
+        llm_admin(
+            data_dir, "provider", "add", "--name", name, "--type", "custom", "--base-url", base_url, *extra
+        )
     else:
         llm_admin(
             data_dir,
-            *("provider", "add", "--name", name, "--type", "custom", "--base-url", base_url, "--api-key-stdin"),
+            *(
+                "provider",
+                "add",
+                "--name",
+                name,
+                "--type",
+                "custom",
+                "--base-url",
+                base_url,
+                "--api-key-stdin",
+            ),
             *extra,
             stdin=key + "\n",
         )
@@ -169,7 +183,9 @@ def _read(data_dir: Path, query: Any) -> list[Any]:
 
 
 @contextmanager
-def supervised(data_dir: Path, *, workers: int = 2, env: Mapping[str, str] | None = None) -> Iterator[Supervised]:
+def supervised(
+    data_dir: Path, *, workers: int = 2, env: Mapping[str, str] | None = None
+) -> Iterator[Supervised]:
     """`llm-admin proxy run --port <free> --workers N` until the block ends, once its revision is live."""
     port = free_port()
     command = [str(BIN / "llm-admin"), "proxy", "run", "--port", str(port), "--workers", str(workers)]

@@ -9,13 +9,14 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from app.proxy.supervisor import pid_alive
+from app.models import UsageEvent
+from app.proxy.supervisor import ReloadResult, pid_alive
 from tests.e2e.supervised import Supervised, add_model, add_provider, llm_admin, supervised, wait_for
 from tests.upstream import FakeUpstream
 
@@ -40,7 +41,9 @@ def beta() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture(scope="module")
-def sup(tmp_path_factory: pytest.TempPathFactory, alpha: FakeUpstream, beta: FakeUpstream) -> Iterator[Supervised]:
+def sup(
+    tmp_path_factory: pytest.TempPathFactory, alpha: FakeUpstream, beta: FakeUpstream
+) -> Iterator[Supervised]:
     """One supervisor with two workers for the module, on a SQLite data dir with revision 1 applied."""
     data = tmp_path_factory.mktemp("supervisor") / "data"
     llm_admin(data, "db", "upgrade")
@@ -116,17 +119,23 @@ def test_status_shows_the_live_revision_and_both_workers(sup: Supervised) -> Non
     assert sup.served_revisions() == {1}
 
 
-def test_each_alias_reaches_its_own_upstream(sup: Supervised, alpha: FakeUpstream, beta: FakeUpstream) -> None:
+def test_each_alias_reaches_its_own_upstream(
+    sup: Supervised, alpha: FakeUpstream, beta: FakeUpstream
+) -> None:
     before = len(alpha.seen), len(beta.seen)
 
-    replies = {model: sup.chat(model).json()["choices"][0]["message"]["content"] for model in ("alpha", "beta")}
+    replies = {
+        model: sup.chat(model).json()["choices"][0]["message"]["content"] for model in ("alpha", "beta")
+    }
 
     assert replies == {"alpha": "from alpha", "beta": "from beta"}
     assert [s.path for s in alpha.seen[before[0] :]] == ["/v1/chat/completions"]
     assert [s.path for s in beta.seen[before[1] :]] == ["/v1/chat/completions"]
 
 
-def test_apply_reports_the_new_revision_live_and_serves_its_model(sup: Supervised, alpha: FakeUpstream) -> None:
+def test_apply_reports_the_new_revision_live_and_serves_its_model(
+    sup: Supervised, alpha: FakeUpstream
+) -> None:
     previous = live_revision(sup)
     add_model(sup.data_dir, "alpha-co", "gamma", model="fake-model-2")
 
@@ -136,7 +145,9 @@ def test_apply_reports_the_new_revision_live_and_serves_its_model(sup: Supervise
 
     match = LIVE.search(out)
     assert match, out
-    print(f"apply → live: {match.group(2)} ms reported by the supervisor, {elapsed:.1f} s for the whole CLI run")
+    print(
+        f"apply → live: {match.group(2)} ms reported by the supervisor, {elapsed:.1f} s for the whole CLI run"
+    )
     assert int(match.group(1)) == previous + 1
     assert sup.served_revisions() == {previous + 1}
     before = len(alpha.seen)
@@ -156,6 +167,7 @@ def test_proxy_reload_reloads_the_current_file_and_reports_it_live(sup: Supervis
 
 def test_applies_under_continuous_load_drop_no_request(sup: Supervised) -> None:
     applied: list[tuple[int, int]] = []
+    after = max((row.id for row in sup.usage()), default=0)
 
     with Load(sup, clients=4) as load:
         time.sleep(0.5)
@@ -167,45 +179,83 @@ def test_applies_under_continuous_load_drop_no_request(sup: Supervised) -> None:
         time.sleep(0.5)
 
     print(f"applies (revision, ms to live): {applied}")
-    print(f"requests during 5 applies: {load.total} total, {sum(load.failures.values())} failed {dict(load.failures)}")
+    print(
+        f"requests during 5 applies: {load.total} total, "
+        f"{sum(load.failures.values())} failed {dict(load.failures)}"
+    )
     assert [n for n, _ in applied] == list(range(applied[0][0], applied[0][0] + 5))
     assert dict(load.failures) == {}
     assert load.total >= 300
     assert sup.served_revisions() == {applied[-1][0]}
+
+    # every answered request left its usage row, including those old workers answered while draining
+    def recorded() -> list[UsageEvent]:
+        return [r for r in sup.usage() if r.id > after and r.model_group == "alpha" and r.status == "success"]
+
+    try:
+        wait_for(lambda: len(recorded()) >= load.ok or None, 5, "a usage row per request")
+    finally:
+        rows = recorded()
+        print(f"usage rows: {len(rows)} for {load.ok} answered requests")
+    assert len(rows) == load.ok
+    assert {r.revision for r in rows} <= set(range(applied[0][0] - 1, applied[-1][0] + 1))
+
+
+def ack_reload_alerts(sup: Supervised) -> int:
+    """Acknowledge the open reload_failed alerts (a repeat of an open one only bumps its count); count all."""
+    found = sup.alerts("reload_failed")
+    for alert in found:
+        if alert.acknowledged_at is None:
+            assert sup.cli("alerts", "ack", str(alert.id)).stdout == f"alert {alert.id} acknowledged\n"
+    return len(found)
+
+
+def edit_and_await_report(sup: Supervised, text: str, timeout: float) -> tuple[ReloadResult, float]:
+    """Save text over the config; the supervisor's report on it and the seconds it took."""
+    state = sup.state()
+    assert state is not None and state.last_reload is not None
+    before = state.last_reload.at
+    started = time.monotonic()
+    write_atomic(sup.config, text)
+
+    def reported() -> ReloadResult | None:
+        s = sup.state()
+        return s.last_reload if s and s.last_reload and s.last_reload.at > before else None
+
+    return wait_for(
+        reported, timeout, "the supervisor to report on the edited file"
+    ), time.monotonic() - started
 
 
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
         (lambda text: text + "\nmodel_list: [unclosed\n", "not valid YAML"),
-        (lambda text: re.sub(r"model: openai/fake-model\n", "model: notaprovider/x\n", text, count=1), "notaprovider"),
+        (
+            lambda text: text.replace("model: openai/fake-model\n", "model: notaprovider/x\n", 1),
+            "notaprovider",
+        ),
     ],
     ids=["invalid-yaml", "unknown-provider"],
 )
-def test_a_hand_edited_config_the_proxy_rejects_is_rolled_back(sup: Supervised, edit, reason: str) -> None:
+def test_a_hand_edited_config_the_proxy_rejects_is_rolled_back_while_it_serves(
+    sup: Supervised, edit: Callable[[str], str], reason: str
+) -> None:
     good = sup.config.read_text()
     live = live_revision(sup)
-    state = sup.state()
-    assert state is not None and state.last_reload is not None
-    before_reload = state.last_reload.at
-    alerts_before = len(sup.alerts("reload_failed"))
+    alerts_before = ack_reload_alerts(sup)
     bad = edit(good)
     assert bad != good
 
     with Load(sup, clients=2) as load:
         time.sleep(0.3)
-        started = time.monotonic()
-        write_atomic(sup.config, bad)
-
-        def reported():
-            s = sup.state()
-            return s.last_reload if s and s.last_reload and s.last_reload.at > before_reload else None
-
-        result = wait_for(reported, 10, "the supervisor to report on the edited file")
-        restored_after = time.monotonic() - started
+        result, took = edit_and_await_report(sup, bad, 10)
         time.sleep(0.3)
 
-    print(f"{reason}: restored after {restored_after * 1000:.0f} ms; {load.total} requests, failures {dict(load.failures)}")
+    print(
+        f"{reason}: restored after {took * 1000:.0f} ms; "
+        f"{load.total} requests, failures {dict(load.failures)}"
+    )
     assert sup.config.read_text() == good
     assert result.ok is False
     assert reason in result.message and result.message.endswith(f"; revision {live} restored")
@@ -215,12 +265,40 @@ def test_a_hand_edited_config_the_proxy_rejects_is_rolled_back(sup: Supervised, 
     assert dict(load.failures) == {} and load.ok > 0
     assert sup.served_revisions() == {live}
     assert live_revision(sup) == live
-    # the revision that is still live is not marked failed by someone's hand edit
+    # the edit carried the live revision's header: that revision is still live, not failed
     history = sup.cli("config", "history").stdout
     assert re.search(rf"^{live}\s.*\blive\b", history, re.M), history
 
 
-def test_a_revision_whose_env_key_the_proxy_lacks_fails_and_the_old_one_keeps_serving(sup: Supervised) -> None:
+def test_a_config_whose_workers_cannot_boot_is_rolled_back_by_restarting_the_proxy(sup: Supervised) -> None:
+    """It passes the pre-flight, but a new worker cannot import a callback: gunicorn halts."""
+    good = sup.config.read_text()
+    live = live_revision(sup)
+    old = sup.state()
+    assert old is not None
+    alerts_before = ack_reload_alerts(sup)
+    bad = good.replace(
+        "  - llm_admin_hooks.hooks\n", "  - llm_admin_hooks.hooks\n  - no_such_module_e2e.hooks\n"
+    )
+    assert bad != good
+
+    result, took = edit_and_await_report(sup, bad, 60)
+
+    print(f"workers cannot boot: back on revision {live} after {took:.1f} s")
+    assert result.ok is False and "the proxy exited" in result.message, result.message
+    assert result.message.endswith(f"; revision {live} restored")
+    assert sup.config.read_text() == good
+    assert sup.process.poll() is None, sup.logs()
+    state = sup.state()
+    assert state is not None and state.master_pid != old.master_pid and state.live_revision == live
+    assert sup.served_revisions() == {live}
+    assert sup.chat("alpha").status_code == 200
+    assert len(sup.alerts("reload_failed")) == alerts_before + 1
+
+
+def test_a_revision_whose_env_key_the_proxy_lacks_fails_and_the_old_one_keeps_serving(
+    sup: Supervised,
+) -> None:
     live = live_revision(sup)
     add_provider(sup.data_dir, "env-co", "http://127.0.0.1:9/v1", "--api-key-env", ENV_VAR)
     add_model(sup.data_dir, "env-co", "from-env")

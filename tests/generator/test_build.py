@@ -210,7 +210,9 @@ def test_managed_configs_load_our_hooks_after_any_saved_callbacks() -> None:
 
 def test_hooks_already_in_the_saved_callbacks_are_not_listed_twice() -> None:
     saved = ["llm_admin_hooks.hooks", "prometheus"]
-    rows = dataclasses.replace(fixture_input(), settings=build.GlobalRow(litellm_settings={"callbacks": saved}))
+    rows = dataclasses.replace(
+        fixture_input(), settings=build.GlobalRow(litellm_settings={"callbacks": saved})
+    )
     assert build.build_config(rows, revision=1)["litellm_settings"]["callbacks"] == saved
 
 
@@ -227,7 +229,9 @@ def test_a_stock_proxy_gets_neither_our_hooks_nor_our_secret_manager() -> None:
     # stored secrets keep their names: the env file from `config export-env` provides them
     deployments = _by_id(config)
     assert deployments["llm-admin-m1"]["litellm_params"]["api_key"] == "os.environ/LLM_ADMIN_P1_API_KEY"
-    assert "callbacks" not in build.build_config(fixture_input(), revision=1, managed=False)["litellm_settings"]
+    assert (
+        "callbacks" not in build.build_config(fixture_input(), revision=1, managed=False)["litellm_settings"]
+    )
     managed = build.build_config(rows, revision=1)
     assert config["model_list"] == managed["model_list"]
     assert config["router_settings"] == managed["router_settings"]
@@ -271,7 +275,6 @@ def test_router_defaults_merge_with_saved_fallbacks() -> None:
         "allowed_fails": 1,
         "cooldown_time": 30,
         "timeout": 4,
-        "stream_timeout": 4,
         "fallbacks": [{"claude-sonnet": ["bedrock-claude-sonnet"]}],
     }
 
@@ -281,7 +284,7 @@ def test_saved_router_settings_override_the_defaults() -> None:
         fixture_input(), settings=build.GlobalRow(router_settings={"timeout": 30, "num_retries": 2})
     )
     router = build.build_config(rows, revision=1)["router_settings"]
-    assert (router["timeout"], router["stream_timeout"], router["num_retries"]) == (30, 4, 2)
+    assert (router["timeout"], router["num_retries"], router["cooldown_time"]) == (30, 2, 30)
 
 
 def test_extra_params_and_model_info_survive_and_an_imported_id_is_kept() -> None:

@@ -1,8 +1,9 @@
 """No secret reaches the config file, its backups, revisions, diffs, logs, audit rows or any output.
 
 One story per backend: a provider with a stored key, every corpus config that carries inline keys
-imported through the CLI, applies, a key replacement, a diff, a refused apply, a refused file, a
-rollback and an export. Then every place a secret must never be is searched for every secret.
+imported through the CLI, applies, a key replacement, a diff, an apply with warnings, a refused
+apply, a refused file, a rollback and an export. Then every place a secret must never be is searched
+for every secret.
 The env file written by `config export-env` is the one documented exception: carrying the keys to
 a stock LiteLLM image is its purpose, so it must be 0600 instead.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import MetaData, create_engine, select
+from sqlalchemy import MetaData, create_engine, select, text
 
 from app import db
 from app.cli import main
@@ -173,17 +174,26 @@ def story(
     assert "+1 model" in story.output[-2]
     assert run("config", "apply", "--yes") == 0, story.output[-1]
 
-    # refusals: an env variable gone missing, a hand-written file with inline keys, a broken import
+    # variables missing where the apply runs are only warnings: the apply goes ahead
     monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with db.Session.begin() as session:
         models.create_model(session, actor=admin, provider_id=pid, identifier="o3-mini", enabled=True)
+    assert run("config", "apply", "--yes") == 0, story.output[-1]
+    assert "warning: secret ANTHROPIC_API_KEY: not set in this environment" in story.output[-1]
+
+    # refusals: a negative price written behind the services' back, a hand-written file with inline
+    # keys, a broken import
+    with db.Session.begin() as session:
+        session.execute(text("UPDATE models SET input_cost_per_1m = -1 WHERE identifier = 'o3-mini'"))
     assert run("config", "apply", "--yes") == 1
-    assert "secret ANTHROPIC_API_KEY: not set" in story.output[-1]
+    assert "o3-mini (group 'o3-mini'): input_cost_per_token is -1e-06" in story.output[-1]
     settings = load_settings()
     with pytest.raises(config.ConfigInvalid) as refused:
         config.apply(actor=admin, settings=settings, ring=ring, environ={})
     story.output.append(str(refused.value))
+    with db.Session.begin() as session:
+        session.execute(text("UPDATE models SET input_cost_per_1m = NULL WHERE identifier = 'o3-mini'"))
     for path in INLINE_CORPUS:
         assert run("config", "validate", str(path)) == 1
     broken = tmp_path / "broken.yaml"
@@ -230,8 +240,9 @@ def test_the_story_used_every_kind_of_secret(story: Story) -> None:
 def test_the_written_config_and_every_backup_hold_no_secret(story: Story, cli_env: dict[str, str]) -> None:
     settings = load_settings()
     backups = files.list_backups(settings.config_path)
-    assert len(backups) == 2  # before the second apply and before the rollback
-    for path in [settings.config_path, *backups, settings.config_path.with_name("llm_admin_secrets.py")]:
+    assert len(backups) == 3  # before the second and third applies and before the rollback
+    shims = [settings.config_path.with_name(name) for name in ("llm_admin_secrets.py", "llm_admin_hooks.py")]
+    for path in [settings.config_path, *backups, *shims]:
         assert story.found_in(path.read_bytes()) == [], path.name
     text = settings.config_path.read_text()
     assert "os.environ/LLM_ADMIN_P" in text and "os.environ/LITELLM_MASTER_KEY" in text
@@ -254,7 +265,7 @@ def test_the_revision_rows_hold_no_secret(story: Story) -> None:
     with db.Session.begin() as session:
         rows = session.scalars(select(ConfigRevision).order_by(ConfigRevision.number)).all()
         texts = [(r.number, r.yaml_text, r.summary, r.message or "") for r in rows]
-    assert [number for number, *_ in texts] == [1, 2, 3]
+    assert [number for number, *_ in texts] == [1, 2, 3, 4]
     for number, *parts in texts:
         assert story.found_in("\n".join(parts)) == [], f"revision {number}"
 
@@ -276,6 +287,8 @@ def test_outputs_diffs_and_error_messages_hold_no_secret(story: Story) -> None:
     everything = "\n".join(story.output)
     assert "changes: +1 model" in everything  # the diff after the key replacement
     assert "nothing was written" in everything  # the refused apply
+    assert "warning: secret OPENROUTER_API_KEY: not set in this environment" in everything
+    assert "model_list:" in everything  # `config render` printed the whole config
     assert "holds a plain-text secret" in everything  # the refused hand-written files
     assert "is a plain-text secret llm-admin cannot store encrypted" in everything  # the refused import
     assert "Remove it from the old file" in everything  # the import warnings

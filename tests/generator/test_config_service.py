@@ -15,18 +15,17 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text
 
 from app import db
 from app.cli import main
 from app.crypto import KeyRing, generate_key
-from app.errors import LlmAdminError, NotFoundError, PermissionDenied
+from app.errors import ConflictError, NotFoundError, PermissionDenied
 from app.models import AuditEntry, ConfigRevision
 from app.services import config, models, providers
 from app.services.access import Actor
 from app.settings import Settings, load_settings
-from generator import files
+from generator import build, files
 
 KEY = generate_key()
 OPENAI_KEY = "sk-service-test-9c1d7e3a5b2f4068QRS"
@@ -122,7 +121,7 @@ def _without_stamps(text: str) -> dict[str, Any]:
 # --- apply ------------------------------------------------------------------------------------
 
 
-def test_apply_writes_the_file_0600_the_shim_and_revision_1(
+def test_apply_writes_the_file_0600_the_shims_and_revision_1(
     rows: dict[str, int], settings: Settings, ring: KeyRing, admin: Actor
 ) -> None:
     revision = _apply(settings, ring, admin)
@@ -132,6 +131,7 @@ def test_apply_writes_the_file_0600_the_shim_and_revision_1(
     shim = path.with_name("llm_admin_secrets.py")
     assert shim.read_text() == files.SHIM
     assert "from app.proxy.secrets import LlmAdminSecretManager" in shim.read_text()
+    assert path.with_name("llm_admin_hooks.py").read_text() == files.HOOKS_SHIM
     [row] = _revisions()
     assert (row.number, row.status, row.author, row.backup_path, row.rollback_of) == (
         1,
@@ -148,7 +148,39 @@ def test_apply_writes_the_file_0600_the_shim_and_revision_1(
     parsed = yaml.safe_load(text)
     assert sorted(d["model_name"] for d in parsed["model_list"]) == ["claude-haiku-4-5", "gpt-4o-mini"]
     assert {d["model_info"]["llm_admin_revision"] for d in parsed["model_list"]} == {1}
+    assert parsed["litellm_settings"]["callbacks"] == ["llm_admin_hooks.hooks"]
+    assert parsed["general_settings"]["key_management_system"] == "custom"
     assert _audit_actions()[-1] == "config.apply"
+
+
+def test_a_stock_proxy_gets_no_shims_hooks_or_secret_manager(
+    rows: dict[str, int], settings: Settings, ring: KeyRing, admin: Actor
+) -> None:
+    stock = load_settings(
+        {
+            "LLM_ADMIN_DATA_DIR": str(settings.data_dir),
+            "LLM_ADMIN_DATABASE_URL": settings.database_url,
+            "LLM_ADMIN_SECRET_KEYS": KEY,
+            "LITELLM_MASTER_KEY": MASTER_KEY,
+            "LLM_ADMIN_PROXY_MODE": "stock",
+        }
+    )
+    assert stock.proxy_mode == "stock"
+    _apply(stock, ring, admin)
+    path = stock.config_path
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    parsed = yaml.safe_load(path.read_text())
+    assert "callbacks" not in parsed["litellm_settings"]
+    assert parsed["general_settings"] == {
+        "master_key": "os.environ/LITELLM_MASTER_KEY",
+        "store_model_in_db": False,
+    }
+    openai = next(d for d in parsed["model_list"] if d["model_name"] == "gpt-4o-mini")
+    # the stock image reads the stored key from the env file `config export-env` writes, by this name
+    assert (
+        openai["litellm_params"]["api_key"]
+        == f"os.environ/{build.stored_secret_env(rows['openai'], 'api_key')}"
+    )
 
 
 def test_a_second_apply_backs_up_the_first_file(
@@ -172,19 +204,66 @@ def test_invalid_rows_list_every_problem_and_write_nothing(
 ) -> None:
     with db.Session.begin() as session:
         config.get_settings_row(session).router_settings = {"fallbacks": [{"gpt-4o-mini": ["gpt-5-ultra"]}]}
+        # a negative price the services would refuse, written behind their back
+        session.execute(text("UPDATE models SET input_cost_per_1m = -2.5 WHERE alias = 'gpt-4o-mini'"))
     with pytest.raises(config.ConfigInvalid) as err:
-        _apply(settings, ring, admin, environ={})
+        _apply(settings, ring, admin)
     assert err.value.problems == [
+        "model OpenAI/gpt-4o-mini (group 'gpt-4o-mini'): input_cost_per_token is -2.5e-06; "
+        "set a price ≥ 0 per 1M tokens",
         "router_settings.fallbacks: 'gpt-5-ultra' is not an enabled model group; "
         "enable it or remove it from the fallbacks",
-        "secret ANTHROPIC_API_KEY: not set in the proxy's environment and not stored in llm-admin; "
-        "export ANTHROPIC_API_KEY for the proxy or store the key in the provider",
     ]
-    assert str(err.value).startswith("the config has 2 problem(s); nothing was written:\n  - router_settings")
+    assert str(err.value).startswith("the config has 2 problem(s); nothing was written:\n  - model OpenAI")
     assert not settings.config_path.exists()
     assert not settings.config_path.with_name("llm_admin_secrets.py").exists()
+    assert not settings.config_path.with_name("llm_admin_hooks.py").exists()
     assert _revisions() == []
     assert "config.apply" not in _audit_actions()
+
+
+def test_a_stored_key_the_key_ring_cannot_decrypt_refuses_the_apply(
+    rows: dict[str, int], settings: Settings, ring: KeyRing, admin: Actor
+) -> None:
+    """A key stored with a key that has left the ring: the proxy could never read it."""
+    stranger = KeyRing.from_strings([generate_key()])
+    with db.Session.begin() as session:
+        providers.create_provider(
+            session,
+            actor=admin,
+            ring=stranger,
+            name="Groq",
+            type="groq",
+            secrets={"api_key": "gsk-foreign-1"},
+        )
+        groq = providers.find_provider(session, name="Groq").id
+    _add_model(admin, groq, "llama-3.1-8b-instant")
+    name = build.stored_secret_env(groq, "api_key")
+    with pytest.raises(config.ConfigInvalid) as err:
+        _apply(settings, ring, admin)
+    assert err.value.problems == [
+        f"secret {name}: stored in llm-admin, but LLM_ADMIN_SECRET_KEYS cannot decrypt it; "
+        "add the key that encrypted it (after the newest) or enter the provider's key again"
+    ]
+    assert not settings.config_path.exists() and _revisions() == []
+
+
+def test_a_variable_missing_from_this_environment_is_a_warning_and_the_apply_goes_ahead(
+    rows: dict[str, int], settings: Settings, ring: KeyRing, admin: Actor
+) -> None:
+    """Only the proxy needs ANTHROPIC_API_KEY; the supervisor checks it again in the proxy's environment."""
+    with db.Session.begin() as session:
+        plan = config.plan(session, settings=settings, ring=ring, environ={}, author="alice")
+    assert plan.problems == []
+    assert plan.warnings == [
+        "secret ANTHROPIC_API_KEY: not set in this environment; make sure the proxy's environment has "
+        "ANTHROPIC_API_KEY"
+    ]
+    with db.Session.begin() as session:
+        assert config.plan(session, settings=settings, ring=ring, environ=ENVIRON, author="a").warnings == []
+    revision = _apply(settings, ring, admin, environ={})
+    assert (revision.number, revision.status) == (1, "applied")
+    assert "api_key: os.environ/ANTHROPIC_API_KEY" in settings.config_path.read_text()
 
 
 def test_rows_that_cannot_form_a_config_list_every_problem(
@@ -207,13 +286,20 @@ def test_rows_that_cannot_form_a_config_list_every_problem(
             alias="agent/x",
             enabled=True,
         )
+        config.get_settings_row(session).router_settings = {"fallbacks": [{"claude-haiku-4-5": ["gone"]}]}
+        session.execute(text("UPDATE models SET context_window = 0 WHERE identifier = 'claude-haiku-4-5'"))
     with pytest.raises(config.ConfigInvalid) as err:
         _apply(settings, ring, admin)
+    # the rows that cannot be built, then what is wrong with the config built from the others
     assert err.value.problems == [
         "model Anthropic/claude-sonnet-4-5: alias 'agent/x' starts with 'agent/', which names routes; "
         "pick another alias",
         "model OpenAI/gpt-4o-mini: alias 'gpt-4o-mini' is already used by OpenAI/gpt-4o; an alias may repeat "
         "only across providers (a load-balanced group), so rename one of them",
+        "model Anthropic/claude-haiku-4-5 (group 'claude-haiku-4-5'): max_input_tokens is 0; "
+        "set a whole number of tokens ≥ 1",
+        "router_settings.fallbacks: 'gone' is not an enabled model group; enable it or remove it from the "
+        "fallbacks",
     ]
     assert not settings.config_path.exists()
     assert _revisions() == []
@@ -306,7 +392,7 @@ def test_two_concurrent_applies_cannot_take_the_same_revision_number(
     def run(name: str) -> None:
         try:
             outcomes[name] = _apply(settings, ring, Actor(name, "admin"))
-        except Exception as exc:  # the loser's database error, whatever the backend calls it
+        except Exception as exc:
             outcomes[name] = exc
 
     threads = [threading.Thread(target=run, args=(name,)) for name in ("ann", "bob")]
@@ -317,8 +403,9 @@ def test_two_concurrent_applies_cannot_take_the_same_revision_number(
     winners = [n for n, o in outcomes.items() if isinstance(o, ConfigRevision)]
     losers = [n for n, o in outcomes.items() if isinstance(o, Exception)]
     assert len(winners) == 1 and len(losers) == 1, outcomes
-    # today the unique constraint's own error; a friendlier "someone else applied" is welcome too
-    assert isinstance(outcomes[losers[0]], IntegrityError | LlmAdminError), outcomes
+    lost = outcomes[losers[0]]
+    assert isinstance(lost, ConflictError), outcomes
+    assert str(lost) == "revision 1 was just taken by another apply; nothing was written, run the apply again"
     [row] = _revisions()
     assert (row.number, row.author) == (1, winners[0])
     assert settings.config_path.read_text() == row.yaml_text
@@ -438,15 +525,42 @@ def test_cli_validate_checks_the_rows(
 ) -> None:
     run, settings, _ = cli
     assert run("config", "validate").out == "config valid: 2 deployment(s)\n"
-    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    with db.Session.begin() as session:
+        session.execute(text("UPDATE models SET output_cost_per_1m = -1"))
     result = run("config", "validate")
     assert result.code == 1
     assert result.err == (
-        "error: the config has 1 problem(s); nothing was written:\n"
-        "  - secret ANTHROPIC_API_KEY: not set in the proxy's environment and not stored in llm-admin; "
-        "export ANTHROPIC_API_KEY for the proxy or store the key in the provider\n"
+        "error: the config has 2 problem(s); nothing was written:\n"
+        "  - model Anthropic/claude-haiku-4-5 (group 'claude-haiku-4-5'): output_cost_per_token is -1e-06; "
+        "set a price ≥ 0 per 1M tokens\n"
+        "  - model OpenAI/gpt-4o-mini (group 'gpt-4o-mini'): output_cost_per_token is -1e-06; "
+        "set a price ≥ 0 per 1M tokens\n"
     )
     assert not settings.config_path.exists()
+
+
+MISSING_ENV_WARNING = (
+    "warning: secret ANTHROPIC_API_KEY: not set in this environment; make sure the proxy's environment has "
+    "ANTHROPIC_API_KEY\n"
+)
+
+
+def test_cli_warns_about_a_variable_missing_here_and_still_applies(
+    cli: tuple[Run, Settings, KeyRing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, settings, _ = cli
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    validated = run("config", "validate")
+    assert (validated.code, validated.out, validated.err) == (
+        0,
+        "config valid: 2 deployment(s)\n",
+        MISSING_ENV_WARNING,
+    )
+    applied = run("config", "apply", "--yes")
+    assert applied.code == 0, applied.err
+    assert applied.err == MISSING_ENV_WARNING
+    assert f"revision 1 written to {settings.config_path}" in applied.out.splitlines()
+    assert [r.number for r in _revisions()] == [1]
 
 
 def test_cli_validate_file_runs_litellms_own_validation_on_a_hand_written_config(

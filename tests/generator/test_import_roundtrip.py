@@ -27,6 +27,7 @@ from app.services import config
 from app.services.access import Actor
 from app.services.config_import import ImportReport, import_config
 from app.settings import Settings, load_settings
+from generator import build
 from generator.validate import secret_refs
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
@@ -48,21 +49,30 @@ GENERATED_ID = re.compile(r"^llm-admin-m\d+$")
 # manager settings point LiteLLM at our encrypted store.
 MANAGED_GENERAL = ("master_key", "store_model_in_db", "key_management_system", "key_management_settings")
 
+# What llm-admin adds that the original did not have, so the comparison leaves it out — and only
+# where the original lacked it: an original value must come back unchanged.
+#
 # Defaults the generator writes when the original config did not set them (generator/build.py).
 # They are product decisions, not the import's: each bounds how long a dead or hanging deployment
 # keeps receiving traffic, where LiteLLM's own defaults are 2 retries, 3 allowed fails, a 5 s
-# cooldown and drop_params off. An original that sets any of them keeps its value (and the
-# Router's fallback from router_settings to litellm_settings.num_retries/allowed_fails is folded in
-# by `semantic`, so an imported litellm_settings value must win over these defaults too).
+# cooldown, no router timeout (a request waits litellm's request_timeout, 6000 s) and drop_params
+# off. An original that sets any of them keeps its value (and the Router's fallback from
+# router_settings to litellm_settings.num_retries/allowed_fails is folded in by `semantic`, so an
+# imported litellm_settings value must win over these defaults too).
 GENERATOR_ROUTER_DEFAULTS = {
     "routing_strategy": "simple-shuffle",  # LiteLLM's own default strategy, made explicit
     "num_retries": 0,  # fail over to the fallback group at once instead of retrying a dead one
     "allowed_fails": 1,  # cool a deployment down after its first failure in a minute
     "cooldown_time": 30,  # and keep it out for 30 s
+    "timeout": 4,  # a hanging deployment is given up on after 4 s, so its fallback still answers
 }
 GENERATOR_LITELLM_DEFAULTS = {
     "drop_params": True,  # a param one provider lacks must not fail the fallback to it
 }
+# The proxy llm-admin supervises also loads our usage and failover hooks: the generator appends
+# them to litellm_settings.callbacks, after the original's own callbacks, which must all be kept
+# in their order.
+OUR_CALLBACK = build.HOOKS
 
 
 def fingerprint(value: str) -> str:
@@ -179,6 +189,17 @@ def _dump(value: Any) -> str:
     return yaml.safe_dump(value, sort_keys=True, default_flow_style=False).rstrip()
 
 
+def _drop_our_callback(want: dict[str, Any], got: dict[str, Any]) -> None:
+    """Take our hooks off the end of the rendered callbacks, where the original did not list them."""
+    callbacks = got.get("callbacks")
+    if OUR_CALLBACK in (want.get("callbacks") or []) or not isinstance(callbacks, list):
+        return
+    if callbacks[-1:] == [OUR_CALLBACK]:
+        got["callbacks"] = callbacks[:-1]
+        if not got["callbacks"] and "callbacks" not in want:
+            del got["callbacks"]
+
+
 def semantic_differences(original: dict[str, Any], rendered: dict[str, Any]) -> list[str]:
     """Readable differences between two `semantic()` results, the generator's own defaults aside."""
     problems: list[str] = []
@@ -211,6 +232,8 @@ def semantic_differences(original: dict[str, Any], rendered: dict[str, Any]) -> 
     )
     for section, defaults in sections:
         want, got = dict(original[section]), dict(rendered[section])
+        if section == "litellm_settings":
+            _drop_our_callback(want, got)
         for key, value in defaults.items():
             if key not in want and got.get(key) == value:
                 del got[key]
@@ -334,6 +357,49 @@ def test_the_semantic_comparison_notices_a_changed_param_price_fallback_or_key()
     ]
     assert changed(lambda c: c["model_list"][0]["litellm_params"].update(api_key="sk-plain"))
     assert changed(lambda c: c["model_list"].pop())[0].startswith("model groups differ")
+
+
+def test_the_semantic_comparison_leaves_out_only_what_llm_admin_adds() -> None:
+    original = yaml.safe_load((CORPUS_DIR / "11_settings_heavy.yaml").read_text())
+    assert original["litellm_settings"]["callbacks"] == ["prometheus"]
+    assert "timeout" not in original.get("router_settings", {})
+    base = semantic(original)
+
+    def differences(edit: Callable[[dict[str, Any]], None]) -> list[str]:
+        other = yaml.safe_load(yaml.safe_dump(original))
+        edit(other)
+        return semantic_differences(base, semantic(other))
+
+    def settings(**values: Any) -> Callable[[dict[str, Any]], None]:
+        return lambda c: c["litellm_settings"].update(values)
+
+    def router(**values: Any) -> Callable[[dict[str, Any]], None]:
+        return lambda c: c.setdefault("router_settings", {}).update(values)
+
+    assert differences(settings(callbacks=["prometheus", OUR_CALLBACK])) == []
+    assert differences(router(timeout=4)) == []
+    assert differences(settings(callbacks=[OUR_CALLBACK])) == [
+        "litellm_settings.callbacks: original ['prometheus'], rendered []"
+    ]
+    assert differences(settings(callbacks=[OUR_CALLBACK, "prometheus"])) == [
+        f"litellm_settings.callbacks: original ['prometheus'], rendered ['{OUR_CALLBACK}', 'prometheus']"
+    ]
+    assert differences(settings(callbacks=["prometheus", "otel", OUR_CALLBACK]))
+    assert differences(router(timeout=5)) == ["router_settings.timeout: original '<absent>', rendered 5"]
+
+    # an original that set them must get its own values back
+    no_callbacks = yaml.safe_load(yaml.safe_dump(original))
+    del no_callbacks["litellm_settings"]["callbacks"]
+    no_callbacks["router_settings"] = {"timeout": 30}
+    lacking = semantic(no_callbacks)
+    assert semantic_differences(lacking, semantic(no_callbacks)) == []
+    rendered = yaml.safe_load(yaml.safe_dump(no_callbacks))
+    rendered["litellm_settings"]["callbacks"] = [OUR_CALLBACK]
+    assert semantic_differences(lacking, semantic(rendered)) == []
+    rendered["router_settings"]["timeout"] = 4
+    assert semantic_differences(lacking, semantic(rendered)) == [
+        "router_settings.timeout: original 30, rendered 4"
+    ]
 
 
 # --- secrets on the way in ----------------------------------------------------------------------
@@ -511,6 +577,53 @@ def test_a_plain_secret_under_a_key_llm_admin_does_not_model_is_refused(
     assert "azure-ad-plain-secret" not in str(err.value)
     with db.Session.begin() as session:
         assert session.scalar(select(func.count()).select_from(Provider)) == 0
+
+
+def test_plain_secrets_nested_in_params_or_settings_are_refused_all_at_once(
+    ring: KeyRing, admin: Actor, db_url: str
+) -> None:
+    """They would be stored (unencrypted) and rendered as they are, and every apply would refuse them."""
+    text = yaml.safe_dump(
+        {
+            "model_list": [
+                {
+                    "model_name": "gpt-4o",
+                    "litellm_params": {
+                        "model": "openai/gpt-4o",
+                        "api_key": "os.environ/OPENAI_API_KEY",
+                        "extra_headers": {"Authorization": "Bearer hdr-plain-Zx81", "X-Team": "ml"},
+                    },
+                },
+                {
+                    "model_name": "local",
+                    "litellm_params": {
+                        "model": "openai/llama",
+                        "api_base": "https://bob:url-plain-Qa7@gpu.internal/v1",
+                    },
+                },
+            ],
+            "litellm_settings": {"cache_params": {"type": "redis", "password": "redis-plain-Yt5"}},
+            "general_settings": {
+                "database_url": "postgresql://llm:db-plain-Rk2@db.internal/litellm",
+                "alerting_url": "os.environ/SLACK_WEBHOOK_URL",
+            },
+        }
+    )
+    with pytest.raises(config.ConfigInvalid) as err:
+        _import(text, admin=admin, ring=ring)
+    fix = "is a plain-text secret llm-admin cannot store encrypted; make it {}: os.environ/NAME, export NAME "
+    fix += "for the proxy, and import again"
+    assert err.value.problems == [
+        "model_list[0] (gpt-4o): litellm_params.extra_headers.Authorization " + fix.format("Authorization"),
+        "model_list[1] (local): litellm_params.api_base " + fix.format("api_base"),
+        "general_settings.database_url " + fix.format("database_url"),
+        "litellm_settings.cache_params.password " + fix.format("password"),
+    ]
+    for secret in ("hdr-plain-Zx81", "url-plain-Qa7", "redis-plain-Yt5", "db-plain-Rk2"):
+        assert secret not in str(err.value)
+    with db.Session.begin() as session:
+        for table in (Provider, Model, ProviderCredential, AuditEntry):
+            assert session.scalar(select(func.count()).select_from(table)) == 0
 
 
 def test_keys_next_to_litellm_params_are_named_in_a_warning(ring: KeyRing, admin: Actor, db_url: str) -> None:

@@ -375,7 +375,7 @@ def _damage(session: Session, world: World, kind: str, data: st.DataObject) -> s
             t=token,
             id=ids["OpenAI"],
         )
-        return f"secret {stored}: not set"
+        return f"secret {stored}: stored in llm-admin, but LLM_ADMIN_SECRET_KEYS cannot decrypt it"
     if kind == "corrupt_ciphertext":
         token = data.draw(st.text(string.printable, max_size=20).filter(lambda t: t.strip()), label="corrupt")
         sql(
@@ -383,7 +383,7 @@ def _damage(session: Session, world: World, kind: str, data: st.DataObject) -> s
             t=token,
             id=ids["OpenAI"],
         )
-        return f"secret {stored}: not set"
+        return f"secret {stored}: stored in llm-admin, but LLM_ADMIN_SECRET_KEYS cannot decrypt it"
     if kind == "route_alias":
         alias = build.ROUTE_PREFIX + data.draw(aliases, label="route alias")
         sql("UPDATE models SET alias = :a WHERE id = :id", a=alias, id=ids["o3-mini"])

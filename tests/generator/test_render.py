@@ -198,7 +198,11 @@ AWKWARD_TEXT = [
 def _awkward_deployment(index: int, value: str) -> dict:
     return {
         "model_name": value,
-        "litellm_params": {"model": f"openai/{value}", value or "empty": value, "extra_headers": {"X": value}},
+        "litellm_params": {
+            "model": f"openai/{value}",
+            value or "empty": value,
+            "extra_headers": {"X": value},
+        },
         "model_info": {"id": f"d{index}", value + "k" * 300: ["v" * 5000, value]},
     }
 
@@ -210,7 +214,12 @@ def test_awkward_values_load_back_exactly() -> None:
         "litellm_settings": {v + "-key": v for v in AWKWARD_TEXT},
     }
     fixture_config = build.build_config(fixture_input(), revision=1)
-    for config in (fixture_config, AWKWARD, awkward_text, {"model_list": [{"model_name": "rocket 🚀", "": 1}]}):
+    for config in (
+        fixture_config,
+        AWKWARD,
+        awkward_text,
+        {"model_list": [{"model_name": "rocket 🚀", "": 1}]},
+    ):
         text = render.render_body(config)
         assert same_data(yaml.safe_load(text), config), text
         assert style_problems(text) == []
@@ -231,7 +240,11 @@ def test_the_same_awkward_input_gives_the_same_bytes_whatever_its_key_order() ->
 
 
 def test_keys_are_sorted_at_every_depth_below_the_fixed_orders() -> None:
-    config = {"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m", "b": 1, "a": {"z": 1, "y": 2}}}]}
+    config = {
+        "model_list": [
+            {"model_name": "m", "litellm_params": {"model": "openai/m", "b": 1, "a": {"z": 1, "y": 2}}}
+        ]
+    }
     loaded = yaml.safe_load(render.render_body(config))
     assert list(loaded["model_list"][0]["litellm_params"]) == ["a", "b", "model"]
     assert list(loaded["model_list"][0]["litellm_params"]["a"]) == ["y", "z"]

@@ -101,7 +101,10 @@ def test_unresolvable_secrets_are_named_with_the_fix(config: dict) -> None:
     assert problems == [
         f"secret {name}: not set in the proxy's environment and not stored in llm-admin; "
         f"export {name} for the proxy or store the key in the provider"
-        for name in ("ANTHROPIC_API_KEY", "LITELLM_MASTER_KEY", "LLM_ADMIN_P4_AWS_SECRET_ACCESS_KEY")
+        for name in ("ANTHROPIC_API_KEY", "LITELLM_MASTER_KEY")
+    ] + [
+        "secret LLM_ADMIN_P4_AWS_SECRET_ACCESS_KEY: stored in llm-admin, but LLM_ADMIN_SECRET_KEYS cannot "
+        "decrypt it; add the key that encrypted it (after the newest) or enter the provider's key again"
     ]
 
 
