@@ -16,14 +16,14 @@ REVISION_KEY = "llm_admin_revision"
 ROUTE_PREFIX = "agent/"
 
 # Failover defaults: a dead, erroring or hanging primary is left within 5 s. No retries on the same
-# deployment (the fallback is the retry), one failure puts a deployment in cooldown for 30 s so the
+# deployment (the fallback is the retry), its first failure puts a deployment in cooldown for 30 s so the
 # next requests skip it at once, and a request waits at most 4 s for the provider (for a stream, 4 s
 # between chunks). A provider's own timeout (timeout_seconds) and the config's router_settings
 # override these.
 DEFAULT_ROUTER_SETTINGS: dict[str, Any] = {
     "routing_strategy": "simple-shuffle",
     "num_retries": 0,
-    "allowed_fails": 1,
+    "allowed_fails": 0,
     "cooldown_time": 30,
     "timeout": 4,
 }

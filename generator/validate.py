@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 import subprocess
@@ -197,6 +198,28 @@ def litellm_problems(config: dict[str, Any]) -> list[str]:
         except Exception as exc:  # LiteLLM raises BadRequestError for an unknown provider
             first = str(exc).splitlines()[0][:200]
             problems.append(f"{_where(deployment, index)}: LiteLLM cannot route it ({first})")
+    return problems
+
+
+def module_problems(config: dict[str, Any], *, config_dir: Path) -> list[str]:
+    """Callback and secret-manager modules LiteLLM will load ("module.attr"): next to the config,
+    or importable. A missing one would stop every new worker from booting."""
+    wanted = [
+        ("litellm_settings.callbacks", c)
+        for c in (config.get("litellm_settings") or {}).get("callbacks") or []
+    ]
+    manager = ((config.get("general_settings") or {}).get("key_management_settings") or {}).get(
+        "custom_secret_manager"
+    )
+    if manager:
+        wanted.append(("general_settings.key_management_settings.custom_secret_manager", manager))
+    problems = []
+    for where, spec in wanted:
+        if not isinstance(spec, str) or "." not in spec:
+            continue  # a built-in callback name such as "prometheus"
+        module = spec.split(".", 1)[0]
+        if not (config_dir / f"{module}.py").exists() and importlib.util.find_spec(module) is None:
+            problems.append(f"{where}: '{spec}' cannot be loaded: no {module}.py next to the config")
     return problems
 
 

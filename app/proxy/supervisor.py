@@ -241,9 +241,10 @@ class Supervisor:
         def resolvable(name: str) -> bool:
             return name in readable if name in stored else bool(env.get(name))
 
-        return validate.structural_problems(config, resolvable=resolvable) or validate.litellm_problems(
-            config
-        )
+        return (
+            validate.structural_problems(config, resolvable=resolvable)
+            + validate.module_problems(config, config_dir=self.config_path.parent)
+        ) or validate.litellm_problems(config)
 
     # --- lifecycle -------------------------------------------------------------------------
 

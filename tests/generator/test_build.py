@@ -272,7 +272,7 @@ def test_router_defaults_merge_with_saved_fallbacks() -> None:
     assert router == {
         "routing_strategy": "simple-shuffle",
         "num_retries": 0,
-        "allowed_fails": 1,
+        "allowed_fails": 0,
         "cooldown_time": 30,
         "timeout": 4,
         "fallbacks": [{"claude-sonnet": ["bedrock-claude-sonnet"]}],

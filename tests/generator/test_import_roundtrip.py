@@ -62,7 +62,7 @@ MANAGED_GENERAL = ("master_key", "store_model_in_db", "key_management_system", "
 GENERATOR_ROUTER_DEFAULTS = {
     "routing_strategy": "simple-shuffle",  # LiteLLM's own default strategy, made explicit
     "num_retries": 0,  # fail over to the fallback group at once instead of retrying a dead one
-    "allowed_fails": 1,  # cool a deployment down after its first failure in a minute
+    "allowed_fails": 0,  # cool a deployment down at its first failure
     "cooldown_time": 30,  # and keep it out for 30 s
     "timeout": 4,  # a hanging deployment is given up on after 4 s, so its fallback still answers
 }

@@ -249,3 +249,20 @@ def test_litellm_accepts_the_fixture_and_rejects_an_unknown_provider(config: dic
     _deployment(config, "llm-admin-m2")["litellm_params"]["model"] = "no-such-provider/gpt-4o"
     (problem,) = validate.litellm_problems(config)
     assert problem.startswith(f"{GPT_4O}: LiteLLM cannot route it (")
+
+
+def test_a_callback_module_missing_next_to_the_config_is_a_problem(tmp_path) -> None:
+    config = {
+        "litellm_settings": {"callbacks": ["prometheus", "llm_admin_hooks.hooks", "nowhere_module.handler"]},
+        "general_settings": {
+            "key_management_settings": {"custom_secret_manager": "llm_admin_secrets.LlmAdminSecretManager"}
+        },
+    }
+    (tmp_path / "llm_admin_hooks.py").write_text("hooks = None\n")
+    assert validate.module_problems(config, config_dir=tmp_path) == [
+        "litellm_settings.callbacks: 'nowhere_module.handler' cannot be loaded: no nowhere_module.py next to "
+        "the config",
+        "general_settings.key_management_settings.custom_secret_manager: "
+        "'llm_admin_secrets.LlmAdminSecretManager' cannot be loaded: no llm_admin_secrets.py next to "
+        "the config",
+    ]

@@ -1,0 +1,396 @@
+"""The proxy hooks: usage rows and failover alerts from LiteLLM's callback arguments, written by a
+writer that never blocks a request and loses nothing while the database is away."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from app import db, migrate
+from app.models import Alert, UsageEvent
+from app.proxy import hooks
+from tests.pg import PostgresServer, bin_dir, start_postgres
+
+START = 1_700_000_000.0
+
+
+def usage_row(n: int) -> dict[str, Any]:
+    """A row as the hook builds it; prompt_tokens carries n so lost or reordered rows show."""
+    return {
+        "at": datetime.fromtimestamp(START + n, UTC),
+        "provider": "Backup Co",
+        "model_group": "backup",
+        "deployment": "llm-admin-m2",
+        "route": None,
+        "prompt_tokens": n,
+        "completion_tokens": 7,
+        "cost_usd": 0.0001,
+        "latency_ms": 12.5,
+        "status": "success",
+        "error_class": None,
+        "fallback": False,
+        "revision": 3,
+    }
+
+
+def wait_for(probe: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+def read(url: str, query: Any) -> list[Any]:
+    engine = create_engine(url)
+    try:
+        with Session(engine) as session:
+            rows = list(session.scalars(query))
+            session.expunge_all()
+            return rows
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def fast_writer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], hooks.EventWriter]]:
+    """An EventWriter on the database at url, retrying every few milliseconds instead of seconds."""
+    monkeypatch.setattr(hooks, "FLUSH_SECONDS", 0.01)
+    monkeypatch.setattr(hooks, "MAX_BACKOFF_SECONDS", 0.05)
+    writers: list[hooks.EventWriter] = []
+    urls: list[str] = []
+
+    def make(url: str) -> hooks.EventWriter:
+        monkeypatch.setenv("LLM_ADMIN_DATABASE_URL", url)
+        writers.append(hooks.EventWriter())
+        urls.append(url)
+        return writers[-1]
+
+    yield make
+    for url in urls:  # close the writers' pooled connections now, not whenever a later test evicts them
+        db.make_engine(url).dispose()
+    for writer in writers:  # nothing may be left for the atexit flush of the test process
+        assert writer.queue.empty() and not writer.pending
+
+
+# --- a database that goes away -----------------------------------------------------------------
+
+
+def _pg_ctl(server: PostgresServer, *args: str) -> None:
+    subprocess.run(
+        [*server._as_postgres, str(bin_dir() / "pg_ctl"), "-D", str(server.root / "data"), *args],
+        capture_output=True,
+        check=True,
+    )
+
+
+def restart_postgres(server: PostgresServer) -> None:
+    """Start a stopped throwaway server again on its data directory and port."""
+    options = f"-p {server.port} -k {server.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    _pg_ctl(server, "-o", options, "-l", str(server.root / "server.log"), "-w", "start")
+
+
+@pytest.mark.postgres
+def test_events_wait_out_a_postgres_outage_and_are_all_written_when_it_returns(
+    fast_writer: Callable[[str], hooks.EventWriter],
+) -> None:
+    server = start_postgres()  # our own: this test stops it
+    try:
+        url = server.url()
+        migrate.upgrade(url)
+        writer = fast_writer(url)
+        writer.put("usage", usage_row(0))
+        wait_for(lambda: writer.written == 1, 10, "the first row")  # the pool now holds a connection
+
+        _pg_ctl(server, "-m", "fast", "stop")  # a restart; "immediate" may lose unsynced commits
+        started = time.perf_counter()
+        for n in range(1, 501):
+            writer.put("usage", usage_row(n))
+        put_seconds = time.perf_counter() - started
+        writer.put(
+            "alert",
+            {
+                "kind": "failover",
+                "severity": "warning",
+                "provider": "Down Co",
+                "dedup_key": "failover:primary:Down Co",
+                "message": "Provider Down Co down, using fallback Backup Co (backup served primary)",
+            },
+        )
+        wait_for(lambda: len(writer.pending) == 500, 10, "the events to be buffered")
+        time.sleep(0.3)  # several failed write attempts
+
+        print(f"500 put() calls with the database down: {put_seconds * 1000:.1f} ms")
+        assert put_seconds < 0.5
+        assert (writer.written, len(writer.pending), writer.dropped) == (1, 500, 0)
+
+        restart_postgres(server)
+        wait_for(lambda: writer.written == 501 and writer.queue.empty(), 20, "the buffered rows")
+
+        rows = read(url, select(UsageEvent).order_by(UsageEvent.id))
+        assert [r.prompt_tokens for r in rows] == list(range(501))
+        [alert] = read(url, select(Alert))
+        assert (alert.kind, alert.provider, alert.occurrences) == ("failover", "Down Co", 1)
+        assert read(url, select(Alert).where(Alert.kind == "usage_dropped")) == []
+    finally:
+        server.stop()
+
+
+def test_overflow_while_the_database_is_away_is_dropped_counted_and_reported_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_writer: Callable[[str], hooks.EventWriter]
+) -> None:
+    monkeypatch.setattr(hooks, "MAX_BUFFER", 5)
+    # an empty database file: every write fails (no tables) until it is migrated
+    url = f"sqlite:///{tmp_path / 'usage.db'}"
+    writer = fast_writer(url)
+    for n in range(8):
+        writer.put("usage", usage_row(n))
+    wait_for(lambda: writer.dropped == 3, 10, "the overflow to be dropped")
+    assert [r["prompt_tokens"] for r in writer.pending] == [3, 4, 5, 6, 7]  # the oldest go first
+
+    migrate.upgrade(url)
+    wait_for(lambda: writer.written == 5, 10, "the kept rows")
+    writer.put("usage", usage_row(8))  # a later, normal write raises nothing more
+    wait_for(lambda: writer.written == 6, 10, "the next row")
+
+    assert writer.dropped == 0
+    assert [r.prompt_tokens for r in read(url, select(UsageEvent).order_by(UsageEvent.id))] == [
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+    ]
+    [alert] = read(url, select(Alert))
+    assert (alert.kind, alert.severity, alert.occurrences) == ("usage_dropped", "warning", 1)
+    assert alert.message == "3 usage events were dropped while the database was unreachable"
+
+
+def test_a_write_that_fails_before_its_commit_keeps_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_writer: Callable[[str], hooks.EventWriter]
+) -> None:
+    """The rows are inserted, then the alert in the same transaction fails: nothing may be lost."""
+    url = f"sqlite:///{tmp_path / 'usage.db'}"
+    migrate.upgrade(url)
+    real_raise = hooks.alerts.raise_alert
+    failures = iter([True])
+
+    def flaky_raise(session: Session, **alert: Any) -> Any:
+        if next(failures, False):
+            raise RuntimeError("connection lost")
+        return real_raise(session, **alert)
+
+    monkeypatch.setattr(hooks.alerts, "raise_alert", flaky_raise)
+    writer = fast_writer(url)
+    for n in range(3):
+        writer.put("usage", usage_row(n))
+    writer.put(
+        "alert", {"kind": "failover", "severity": "warning", "message": "m", "dedup_key": "failover:x"}
+    )
+    wait_for(lambda: writer.written == 3 and writer.queue.empty(), 10, "the rows")
+
+    assert [r.prompt_tokens for r in read(url, select(UsageEvent).order_by(UsageEvent.id))] == [0, 1, 2]
+    assert [a.dedup_key for a in read(url, select(Alert))] == ["failover:x"]
+
+
+def test_close_writes_what_is_still_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_writer: Callable[[str], hooks.EventWriter]
+) -> None:
+    """What a worker retired by a reload does at exit, before its writer thread had its turn."""
+    monkeypatch.setattr(hooks, "FLUSH_SECONDS", 60)
+    url = f"sqlite:///{tmp_path / 'usage.db'}"
+    migrate.upgrade(url)
+    writer = fast_writer(url)
+    for n in range(4):
+        writer.put("usage", usage_row(n))
+
+    writer.close()
+
+    assert writer.written == 4
+    assert [r.prompt_tokens for r in read(url, select(UsageEvent).order_by(UsageEvent.id))] == [0, 1, 2, 3]
+
+
+# --- what LiteLLM hands the callback -----------------------------------------------------------
+
+
+class Recorder:
+    """Stands in for the EventWriter: keeps what the hook puts."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def put(self, kind: str, row: dict[str, Any]) -> None:
+        self.events.append((kind, row))
+
+
+@pytest.fixture
+def hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> hooks.LlmAdminHooks:
+    """The hooks as a worker loads them, reading the deployments of the config it serves."""
+    config = {
+        "model_list": [
+            {
+                "model_name": "primary",
+                "litellm_params": {"model": "openai/fake-model", "api_base": "http://127.0.0.1:9/v1"},
+                "model_info": {
+                    "id": "llm-admin-m1",
+                    "llm_admin_provider": "Down Co",
+                    "llm_admin_revision": 7,
+                },
+            },
+            {
+                "model_name": "backup",
+                "litellm_params": {"model": "openai/fake-model", "api_base": "http://127.0.0.1:10/v1"},
+                "model_info": {
+                    "id": "llm-admin-m2",
+                    "llm_admin_provider": "Backup Co",
+                    "llm_admin_revision": 7,
+                },
+            },
+        ],
+        "router_settings": {"fallbacks": [{"primary": ["backup"]}]},
+    }
+    path = tmp_path / "litellm-config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("CONFIG_FILE_PATH", str(path))
+    instance = hooks.LlmAdminHooks()
+    instance.writer = Recorder()  # type: ignore[assignment]
+    return instance
+
+
+def callback_kwargs(
+    *,
+    status: str,
+    model_id: str,
+    group: str,
+    original_group: str | None = None,
+    error_class: str | None = None,
+) -> dict[str, Any]:
+    """The parts of LiteLLM's callback kwargs the hook reads, shaped as the proxy's router passes them."""
+    tokens = (11, 7) if status == "success" else (0, 0)
+    metadata: dict[str, Any] = {
+        "model_group": group,
+        "deployment": "openai/fake-model",
+        "model_info": {"id": model_id},
+        "user_api_key_alias": None,
+    }
+    if original_group:
+        metadata |= {"original_model_group": original_group, "attempted_fallbacks": 1}
+    return {
+        "model": "fake-model",
+        "messages": [{"role": "user", "content": "hi"}],
+        "litellm_call_id": "0b6f1d52-4a7e-4d8e-9d0c-2f7e7f1a3c11",
+        "litellm_params": {"api_base": "http://127.0.0.1:10/v1", "metadata": metadata},
+        "standard_logging_object": {
+            "id": "chatcmpl-fake",
+            "call_type": "acompletion",
+            "status": status,
+            "model": "fake-model",
+            "model_id": model_id,
+            "model_group": group,
+            "custom_llm_provider": "openai",
+            "prompt_tokens": tokens[0],
+            "completion_tokens": tokens[1],
+            "total_tokens": sum(tokens),
+            "response_cost": tokens[0] * 3e-6 + tokens[1] * 5e-6,
+            "startTime": START,
+            "endTime": START + 0.25,
+            "completionStartTime": START + 0.25,
+            "error_information": {
+                "error_code": "500" if error_class else "",
+                "error_class": error_class or "",
+                "llm_provider": "openai" if error_class else "",
+                "error_message": "upstream exploded" if error_class else "",
+            },
+        },
+    }
+
+
+def test_a_request_a_fallback_served_gives_its_usage_row_and_a_failover_alert(
+    hook: hooks.LlmAdminHooks,
+) -> None:
+    kwargs = callback_kwargs(
+        status="success", model_id="llm-admin-m2", group="backup", original_group="primary"
+    )
+
+    asyncio.run(hook.async_log_success_event(kwargs, None, None, None))
+
+    events = hook.writer.events  # type: ignore[attr-defined]
+    assert [kind for kind, _ in events] == ["usage", "alert"]
+    row, alert = events[0][1], events[1][1]
+    assert math.isclose(row.pop("cost_usd"), 11 * 3e-6 + 7 * 5e-6)
+    assert row == {
+        "at": datetime.fromtimestamp(START + 0.25, UTC),
+        "provider": "Backup Co",
+        "model_group": "backup",
+        "deployment": "llm-admin-m2",
+        "route": None,
+        "prompt_tokens": 11,
+        "completion_tokens": 7,
+        "latency_ms": 250.0,
+        "status": "success",
+        "error_class": None,
+        "fallback": True,
+        "revision": 7,
+    }
+    assert alert == {
+        "kind": "failover",
+        "severity": "warning",
+        "provider": "Down Co",
+        "dedup_key": "failover:primary:Down Co",
+        "message": "Provider Down Co down, using fallback Backup Co (backup served primary)",
+    }
+
+
+def test_the_failed_attempt_on_the_primary_is_a_failure_row_without_alert(hook: hooks.LlmAdminHooks) -> None:
+    kwargs = callback_kwargs(
+        status="failure", model_id="llm-admin-m1", group="primary", error_class="InternalServerError"
+    )
+
+    asyncio.run(hook.async_log_failure_event(kwargs, None, None, None))
+
+    [(kind, row)] = hook.writer.events  # type: ignore[attr-defined]
+    assert kind == "usage"
+    assert (row["provider"], row["model_group"], row["deployment"], row["revision"]) == (
+        "Down Co",
+        "primary",
+        "llm-admin-m1",
+        7,
+    )
+    assert (row["status"], row["error_class"], row["fallback"]) == ("failure", "InternalServerError", False)
+    assert (row["prompt_tokens"], row["completion_tokens"], row["cost_usd"]) == (0, 0, 0.0)
+
+
+def test_a_request_its_own_group_served_is_no_failover(hook: hooks.LlmAdminHooks) -> None:
+    kwargs = callback_kwargs(status="success", model_id="llm-admin-m2", group="backup")
+
+    asyncio.run(hook.async_log_success_event(kwargs, None, None, None))
+
+    [(kind, row)] = hook.writer.events  # type: ignore[attr-defined]
+    assert kind == "usage" and row["fallback"] is False and row["error_class"] is None
+
+
+def test_a_hook_that_cannot_read_its_arguments_never_fails_the_request(hook: hooks.LlmAdminHooks) -> None:
+    asyncio.run(
+        hook.async_log_success_event({"standard_logging_object": {"startTime": "x", "endTime": 1}}, 0, 0, 0)
+    )
+
+    assert hook.writer.events == []  # type: ignore[attr-defined]
+
+
+def test_deployments_are_read_from_the_served_config(hook: hooks.LlmAdminHooks) -> None:
+    assert hook.deployments == {
+        "llm-admin-m1": hooks.Deployment("Down Co", "primary", 7),
+        "llm-admin-m2": hooks.Deployment("Backup Co", "backup", 7),
+    }
