@@ -36,7 +36,8 @@ from generator.build import REVISION_KEY
 
 log = logging.getLogger("llm_admin.proxy")
 _HEADER_REVISION = re.compile(r"^# revision: (\d+)$", re.M)
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.05  # how often the config file is checked
+VERIFY_POLL_SECONDS = 0.01
 START_DEADLINE = 180.0
 RELOAD_DEADLINE = 30.0
 
@@ -222,7 +223,7 @@ class Supervisor:
                     return None
             else:
                 streak = 0
-                time.sleep(POLL_SECONDS)
+                time.sleep(VERIFY_POLL_SECONDS)
         serving = ", ".join(sorted(str(r) for r in (seen or {None})))
         return f"not live within the deadline (the proxy serves revision {serving})"
 
