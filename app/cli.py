@@ -568,6 +568,8 @@ def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
         if args.action == "reload":
             raise LlmAdminError(f"no llm-admin supervisor runs here; restart the proxy: `{STOCK_RESTART}`")
         return _stock_status(ctx)
+    if args.action == "reload" and state.master_pid is None:
+        raise LlmAdminError("the supervisor is waiting for the first config: run `llm-admin config apply`")
     if args.action == "reload":
         before = state.last_reload.at if state.last_reload else 0.0
         os.kill(state.supervisor_pid, signal.SIGHUP)
@@ -579,7 +581,10 @@ def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
                 return 0 if state.last_reload.ok else 1
             time.sleep(0.05)
         raise LlmAdminError("the supervisor did not report a reload; see data/logs/proxy.log")
-    workers = supervisor.child_pids(state.master_pid) if state.master_pid else set()
+    if state.master_pid is None:
+        _out(f"supervisor pid {state.supervisor_pid}: waiting for the first `llm-admin config apply`")
+        return 0
+    workers = supervisor.child_pids(state.master_pid)
     _out(f"supervisor pid {state.supervisor_pid}, proxy on {state.host}:{state.port}")
     _out(f"revision live: {state.live_revision}")
     _out(f"workers: {len(workers)} running (of {state.workers})")

@@ -345,9 +345,11 @@ class Supervisor:
             log.warning(
                 "no config at %s yet: waiting for the first `llm-admin config apply`", self.config_path
             )
+            self.state.save(state_path(self.settings))  # so `proxy status` and `config apply` see us
             while not self.config_path.exists() and not self._stopping:
                 time.sleep(0.5)
             if self._stopping:
+                state_path(self.settings).unlink(missing_ok=True)
                 return 0
         self.boot()
         try:
