@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from app import catalog
 from app.crypto import KeyRing, mask
 from app.errors import FieldError, NotFoundError, SecretKeyError, ValidationError
-from app.models import Model, Provider, ProviderCredential, utcnow
+from app.models import Provider, ProviderCredential, utcnow
 from app.services import audit
 from app.services.access import Actor, authorize
 from app.services.rows import check_version, flush_guarded, load
@@ -605,7 +605,3 @@ def record_test_result(
         details={"ok": ok, "latency_ms": latency_ms, "message": message[:500]},
     )
     return provider
-
-
-def enabled_models(provider: Provider) -> list[Model]:
-    return [m for m in provider.models if m.enabled]

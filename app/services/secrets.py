@@ -24,16 +24,6 @@ def read_stored_secret(session: Session, *, ring: KeyRing, name: str) -> str | N
     return ring.decrypt(token) if token else None
 
 
-def stored_secret_names(session: Session) -> list[str]:
-    """Every name under which a database-stored secret can be resolved."""
-    rows = session.execute(
-        select(ProviderCredential.provider_id, ProviderCredential.field).where(
-            ProviderCredential.ciphertext.is_not(None)
-        )
-    )
-    return sorted(stored_secret_env(pid, field) for pid, field in rows)
-
-
 def export_env(session: Session, *, ring: KeyRing, provider_ids: set[int] | None = None) -> dict[str, str]:
     """Name → plain value for every stored secret (for the 0600 env file of a stock LiteLLM image)."""
     query = select(Provider).options(selectinload(Provider.credentials))

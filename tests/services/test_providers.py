@@ -9,7 +9,7 @@ from app import db
 from app.crypto import KeyRing
 from app.errors import ConflictError, PermissionDenied, ValidationError
 from app.models import AuditEntry, Model, Provider, ProviderCredential
-from app.services import models, providers
+from app.services import audit, models, providers
 from app.services.access import Actor
 
 KEY = "sk-test-0123456789abcdefXYZ"
@@ -89,3 +89,15 @@ def test_reveal_is_admin_only_and_audited(db_url: str, ring: KeyRing, admin: Act
     with db.Session.begin() as session:
         actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
     assert actions == ["provider.create", "provider.reveal_key"]
+
+
+def test_audit_entries_list_newest_first_and_filter_by_actor(
+    db_url: str, ring: KeyRing, admin: Actor
+) -> None:
+    pid = _add(ring, admin)
+    with db.Session.begin() as session:
+        providers.set_provider_enabled(session, actor=Actor("bob", "admin"), provider_id=pid, enabled=False)
+    with db.Session.begin() as session:
+        assert [e.action for e in audit.list_entries(session)] == ["provider.disable", "provider.create"]
+        assert [e.actor for e in audit.list_entries(session, actor="alice")] == ["alice"]
+        assert [e.action for e in audit.list_entries(session, action="provider.dis")] == ["provider.disable"]
