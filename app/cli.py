@@ -498,16 +498,15 @@ def _report_go_live(settings: Settings, number: int) -> int:
             f"restart the proxy to load it (e.g. `{STOCK_RESTART}`)"
         )
         return 0
-    deadline = time.monotonic() + supervisor.RELOAD_DEADLINE + 15
-    while time.monotonic() < deadline:
-        state = supervisor.ProxyState.load(supervisor.state_path(settings))
-        result = state.last_reload if state else None
-        if result is not None and result.revision == number:
-            _out(result.message)
-            return 0 if result.ok else 1
-        time.sleep(0.02)
-    _out(f"revision {number} written, but the supervisor did not report on it; see `llm-admin proxy status`")
-    return 1
+    result = supervisor.wait_for_report(settings, lambda r: r.revision == number)
+    if result is None:
+        _out(
+            f"revision {number} written, but the supervisor did not report on it; "
+            "see `llm-admin proxy status`"
+        )
+        return 1
+    _out(result.message)
+    return 0 if result.ok else 1
 
 
 def _validate_file(ctx: Context, path: Path) -> int:
@@ -573,14 +572,11 @@ def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
     if args.action == "reload":
         before = state.last_reload.at if state.last_reload else 0.0
         os.kill(state.supervisor_pid, signal.SIGHUP)
-        deadline = time.monotonic() + supervisor.RELOAD_DEADLINE + 15
-        while time.monotonic() < deadline:
-            state = supervisor.ProxyState.load(path)
-            if state and state.last_reload and state.last_reload.at > before:
-                _out(state.last_reload.message)
-                return 0 if state.last_reload.ok else 1
-            time.sleep(0.05)
-        raise LlmAdminError("the supervisor did not report a reload; see data/logs/proxy.log")
+        result = supervisor.wait_for_report(settings, lambda r: r.at > before)
+        if result is None:
+            raise LlmAdminError("the supervisor did not report a reload; see data/logs/proxy.log")
+        _out(result.message)
+        return 0 if result.ok else 1
     if state.master_pid is None:
         _out(f"supervisor pid {state.supervisor_pid}: waiting for the first `llm-admin config apply`")
         return 0

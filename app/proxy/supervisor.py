@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,17 @@ class ProxyState:
     @property
     def running(self) -> bool:
         return pid_alive(self.supervisor_pid)
+
+
+def wait_for_report(settings: Settings, accept: Callable[[ReloadResult], bool]) -> ReloadResult | None:
+    """The running supervisor's first reload result that `accept`s, or None if none comes in time."""
+    deadline = time.monotonic() + RELOAD_DEADLINE + 15
+    while time.monotonic() < deadline:
+        state = ProxyState.load(state_path(settings))
+        if state and state.last_reload and accept(state.last_reload):
+            return state.last_reload
+        time.sleep(0.02)
+    return None
 
 
 def pid_alive(pid: int | None) -> bool:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFoundError
-from app.models import Alert, utcnow
+from app.models import Alert, as_utc, utcnow
 from app.services import audit
 from app.services.access import Actor, authorize
 
@@ -34,10 +34,7 @@ def raise_alert(
         .limit(1)
     ).first()
     if open_alert is not None:
-        last = open_alert.last_seen_at
-        if last.tzinfo is None:
-            last = last.replace(tzinfo=now.tzinfo)
-        if now - last <= window:
+        if now - as_utc(open_alert.last_seen_at) <= window:
             open_alert.occurrences += 1
             open_alert.last_seen_at = now
             return open_alert, False

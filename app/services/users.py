@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import FieldError, NotFoundError, ValidationError
-from app.models import User, utcnow
+from app.models import User, as_utc, utcnow
 from app.services import audit
 from app.services.access import ROLES, Actor, authorize
 from app.validation import check_name
@@ -105,10 +105,7 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
     if user is None:
         verify_password(password, hash_password("timing-equaliser"))
         return None
-    locked_until = user.locked_until
-    if locked_until is not None and locked_until.tzinfo is None:
-        locked_until = locked_until.replace(tzinfo=now.tzinfo)
-    if user.disabled or (locked_until is not None and locked_until > now):
+    if user.disabled or (user.locked_until is not None and as_utc(user.locked_until) > now):
         return None
     if not verify_password(password or "", user.password_hash):
         user.failed_logins += 1
