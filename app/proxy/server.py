@@ -1,16 +1,38 @@
 """The LiteLLM proxy under gunicorn with our options: `python -m app.proxy.server --config FILE ...`.
 
 Preloading the app in the master makes a reload (HUP) fork new workers in well under a second:
-each new worker only re-reads the YAML (CONFIG_FILE_PATH) in its startup event.
+each new worker only re-reads the YAML (CONFIG_FILE_PATH) in its startup event. The master also
+imports what that startup would otherwise import in every new worker (about 0.3 s on a 2-core box).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
 import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+# Imported by each worker's startup, not by the app module: our secret manager and hooks' dependencies
+# (not the hooks module itself: it reads the config it serves when imported) and LiteLLM's lazy imports.
+WARM_IMPORTS = (
+    "app.proxy.secrets",
+    "app.services.alerts",
+    "sqlalchemy.dialects.sqlite",
+    "sqlalchemy.dialects.postgresql.psycopg",
+    "litellm.integrations.custom_logger",
+    "litellm.proxy.pass_through_endpoints.llm_passthrough_endpoints",
+    "litellm.proxy.policy_engine.init_policies",
+    "litellm.proxy.admin_mcp",
+    "litellm.proxy.hooks.mcp_semantic_filter",
+    "litellm.llms.litellm_proxy.chat.transformation",
+    "litellm.llms.openai_like.dynamic_config",
+    "litellm.secret_managers.custom_secret_manager_loader",
+    "litellm.rust_bridge.secret_manager",
+    "litellm.sandbox.sandbox_tools",
+)
 
 
 class ProxyApplication(BaseApplication):  # type: ignore[misc]
@@ -25,6 +47,15 @@ class ProxyApplication(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from litellm.proxy.proxy_server import app
 
+        for name in WARM_IMPORTS:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # moved in another LiteLLM release: the worker imports what it needs
+                pass
+        # Everything loaded so far lives as long as the master: keep it out of the workers' garbage
+        # collections, which would otherwise walk (and copy, page by page) the whole preloaded heap.
+        gc.collect()
+        gc.freeze()
         return app
 
 

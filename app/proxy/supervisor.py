@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,6 +55,7 @@ class ReloadResult:
     ms: float
     message: str
     at: float = field(default_factory=time.time)
+    phases: dict[str, float] = field(default_factory=dict)  # ms from the start at each step
 
 
 @dataclass
@@ -160,6 +162,7 @@ class Supervisor:
         self.settings = settings
         self.host, self.port, self.workers = host, port, workers
         self.config_path = settings.config_path.resolve()
+        self.workers_dir = settings.data_dir.resolve() / "proxy-workers"
         self.master_key = load_master_key(settings) or ""
         self.process: subprocess.Popen[bytes] | None = None
         self.state = ProxyState(os.getpid(), None, host, port, workers, time.time())
@@ -176,12 +179,15 @@ class Supervisor:
         env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         env["LLM_ADMIN_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env["LLM_ADMIN_DATABASE_URL"] = self.settings.database_url
+        env["LLM_ADMIN_WORKERS_DIR"] = str(self.workers_dir)
         return env
 
     def start_proxy(self) -> None:
         log_dir = self.settings.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_file = open(log_dir / "proxy.log", "ab")  # the child keeps it open
+        shutil.rmtree(self.workers_dir, ignore_errors=True)
+        self.workers_dir.mkdir(parents=True)
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -215,29 +221,55 @@ class Supervisor:
 
     # --- verification ----------------------------------------------------------------------
 
-    def verify(self, revision: int | None, *, old_workers: set[int], deadline: float) -> str | None:
-        """None when every worker serves `revision`; otherwise why not."""
+    def verify(
+        self,
+        revision: int | None,
+        *,
+        old_workers: set[int],
+        deadline: float,
+        phases: Callable[[str], None] = lambda _: None,
+    ) -> str | None:
+        """None when every worker serves `revision`; otherwise why not. `phases` hears each step.
+
+        Old workers stop accepting as soon as gunicorn TERMs them (they may linger, draining their
+        keep-alive clients); so: every new worker has started on `revision` (its own report, see
+        worker.py), and the proxy answers a fresh connection with `revision`."""
         assert self.process is not None
-        # Old workers stop accepting as soon as gunicorn TERMs them (they may linger, draining their
-        # keep-alive clients); so: all new workers are up, and enough consecutive answers, each on a
-        # fresh connection, come from the new revision.
-        needed = max(4, 2 * self.workers)
-        streak, seen = 0, None
+        seen: set[int | None] | None = None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return f"the proxy exited with code {self.process.returncode}; see data/logs/proxy.log"
             new_workers = child_pids(self.process.pid) - old_workers
-            served = served_revisions(self.host, self.port, self.master_key)
-            seen = served if served is not None else seen
-            if served == {revision} and len(new_workers) >= self.workers:
-                streak += 1
-                if streak >= needed:
-                    return None
-            else:
-                streak = 0
-                time.sleep(VERIFY_POLL_SECONDS)
+            if len(new_workers) >= self.workers:
+                phases("workers forked")
+                started = self.started_workers(new_workers)
+                if len(started) == len(new_workers):
+                    phases("workers started")
+                    seen = set().union(*started.values())
+                    if seen == {revision}:
+                        served = served_revisions(self.host, self.port, self.master_key)
+                        seen = served if served is not None else seen
+                        if served == {revision}:
+                            self.prune_worker_reports()
+                            return None
+            time.sleep(VERIFY_POLL_SECONDS)
         serving = ", ".join(sorted(str(r) for r in (seen or {None})))
         return f"not live within the deadline (the proxy serves revision {serving})"
+
+    def started_workers(self, pids: set[int]) -> dict[int, set[int | None]]:
+        """The revisions each of `pids` reported serving once started; a worker still starting is absent."""
+        started = {}
+        for pid in pids:
+            text = files.read_text(self.workers_dir / f"{pid}.json")
+            if text:
+                started[pid] = set(json.loads(text)["revisions"])
+        return started
+
+    def prune_worker_reports(self) -> None:
+        live = child_pids(self.process.pid) if self.process else set()
+        for path in self.workers_dir.glob("*.json"):
+            if path.stem.isdigit() and int(path.stem) not in live:
+                path.unlink(missing_ok=True)
 
     def preflight(self, text: str) -> list[str]:
         """Our structural checks and LiteLLM's routing check, before any worker sees the file."""
@@ -281,22 +313,30 @@ class Supervisor:
         """Apply a new file: pre-flight, HUP, verify; restore the last good file on failure."""
         assert self.process is not None
         started = time.monotonic()
+        phases: dict[str, float] = {}
+
+        def phase(name: str) -> None:
+            phases.setdefault(name, round((time.monotonic() - started) * 1000, 1))
+
         revision = revision_of(text)
         problems = self.preflight(text)
+        phase("preflight")
         if problems:
             return self._fail(revision, "; ".join(problems), started, reloaded=False)
         old_workers = child_pids(self.process.pid)
         os.kill(self.process.pid, signal.SIGHUP)
-        problem = self.verify(revision, old_workers=old_workers, deadline=started + RELOAD_DEADLINE)
+        deadline = started + RELOAD_DEADLINE
+        problem = self.verify(revision, old_workers=old_workers, deadline=deadline, phases=phase)
         if problem:
             return self._fail(revision, problem, started, reloaded=True)
-        return self._live(text, (time.monotonic() - started) * 1000)
+        return self._live(text, (time.monotonic() - started) * 1000, phases)
 
-    def _live(self, text: str, ms: float) -> ReloadResult:
+    def _live(self, text: str, ms: float, phases: dict[str, float] | None = None) -> ReloadResult:
         revision = revision_of(text)
         self.last_good = text
         self.state.live_revision, self.state.live_sha256 = revision, sha256(text)
-        result = ReloadResult(revision, True, round(ms, 1), f"revision {revision} live in {ms:.0f} ms")
+        message = f"revision {revision} live in {ms:.0f} ms"
+        result = ReloadResult(revision, True, round(ms, 1), message, phases=phases or {})
         self._record(result, status="live")
         return result
 

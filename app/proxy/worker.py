@@ -6,11 +6,18 @@ instant gets "server disconnected" — the few requests a bare HUP loses under l
 worker first stops accepting, then for DRAIN_SECONDS still answers requests that arrive on its open
 connections, each with `Connection: close`, so clients move to the new workers cleanly; only then
 does uvicorn's normal shutdown run.
+
+A worker that has started (LiteLLM's startup has loaded the config) says so in
+`$LLM_ADMIN_WORKERS_DIR/<pid>.json` with the revisions its router serves: the supervisor knows each
+new worker is up instead of guessing from which worker happens to answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import signal
 import socket
 import sys
@@ -51,8 +58,38 @@ class DrainingH11Protocol(H11Protocol):
             close_after_response(self.cycle)
 
 
+def report_path() -> str | None:
+    directory = os.environ.get("LLM_ADMIN_WORKERS_DIR")
+    return os.path.join(directory, f"{os.getpid()}.json") if directory else None
+
+
+def report_ready() -> None:
+    path = report_path()
+    if not path:
+        return
+    from litellm.proxy import proxy_server
+
+    from generator.build import REVISION_KEY
+
+    router = proxy_server.llm_router
+    deployments = router.model_list if router else []
+    revisions = {(d.get("model_info") or {}).get(REVISION_KEY) for d in deployments}
+    with open(f"{path}.tmp", "w") as fh:
+        json.dump({"revisions": sorted(revisions, key=str)}, fh)
+    os.replace(f"{path}.tmp", path)
+
+
 class DrainingServer(Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            report_ready()
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        path = report_path()
+        if path:  # no longer accepting: no longer one of the proxy's serving workers
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         for server in self.servers:
             server.close()
         for sock in sockets or []:

@@ -3,6 +3,7 @@ config it cannot serve is rolled back while the old revision keeps answering."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -150,6 +151,9 @@ def test_apply_reports_the_new_revision_live_and_serves_its_model(
     )
     assert int(match.group(1)) == previous + 1
     assert sup.served_revisions() == {previous + 1}
+    # each of the two new workers said, once started, that its router serves the new revision
+    reports = [json.loads(p.read_text()) for p in (sup.data_dir / "proxy-workers").glob("*.json")]
+    assert reports == [{"revisions": [previous + 1]}] * 2
     before = len(alpha.seen)
     response = sup.chat("gamma")
     assert response.status_code == 200, response.text
