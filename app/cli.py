@@ -67,15 +67,15 @@ def _setup_logging(settings: Settings) -> None:
     root.setLevel(logging.INFO)
 
 
-def _out(text: str = "") -> None:
+def out(text: str = "") -> None:
     print(text)
 
 
-def _table(rows: list[list[Any]], header: list[str]) -> None:
+def table(rows: list[list[Any]], header: list[str]) -> None:
     cells = [header] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for row in cells:
-        _out("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        out("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _parse_params(pairs: list[str] | None) -> dict[str, str]:
@@ -103,23 +103,23 @@ def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
         migrate.upgrade(url, args.revision or "head")
         with ctx.session() as session:
             templates.sync_system_templates(session)
-        _out(f"database at revision {migrate.current(url)}")
+        out(f"database at revision {migrate.current(url)}")
     elif args.action == "downgrade":
-        if not args.yes and not _confirm(
+        if not args.yes and not confirm(
             f"Downgrade the database to {args.revision or '-1'}? Data may be lost."
         ):
             return 1
         migrate.downgrade(url, args.revision or "-1")
-        _out(f"database at revision {migrate.current(url)}")
+        out(f"database at revision {migrate.current(url)}")
     elif args.action == "check":
         migrate.check(url)
-        _out("models and migrations agree")
+        out("models and migrations agree")
     else:
-        _out(migrate.current(url))
+        out(migrate.current(url))
     return 0
 
 
-def _confirm(question: str) -> bool:
+def confirm(question: str) -> bool:
     if not sys.stdin.isatty():
         print(f"{question} Refusing without --yes (no terminal to ask on).", file=sys.stderr)
         return False
@@ -139,15 +139,15 @@ def cmd_create_admin(ctx: Context, args: argparse.Namespace) -> int:
             password, generated = random_password(), True
     with ctx.session() as session:
         if args.if_none and users.count_users(session):
-            _out("users exist already; nothing to do")
+            out("users exist already; nothing to do")
             return 0
         user = users.create_user(
             session, actor=ctx.actor, username=args.username, password=password, role="admin"
         )
         name = user.username
-    _out(f"admin '{name}' created")
+    out(f"admin '{name}' created")
     if generated:
-        _out(f"one-time password: {password}  (change it after you log in)")
+        out(f"one-time password: {password}  (change it after you log in)")
     return 0
 
 
@@ -156,17 +156,17 @@ def cmd_create_admin(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_keys(ctx: Context, args: argparse.Namespace) -> int:
     if args.action == "generate":
-        _out(generate_key())
+        out(generate_key())
         return 0
     ring = ctx.ring()
     with ctx.session() as session:
         if args.action == "status":
             missing = keys.unreadable_secrets(session, ring=ring)
-            _out(f"newest key: {ring.current_id}; keys in ring: {', '.join(ring.ids)}")
-            _out(f"unreadable secrets: {sum(missing.values())}")
+            out(f"newest key: {ring.current_id}; keys in ring: {', '.join(ring.ids)}")
+            out(f"unreadable secrets: {sum(missing.values())}")
             return 1 if missing else 0
         count = keys.rotate_keys(session, actor=ctx.actor, ring=ring)
-    _out(f"re-encrypted {count} secret{'s' * (count != 1)} under key {ring.current_id}")
+    out(f"re-encrypted {count} secret{'s' * (count != 1)} under key {ring.current_id}")
     return 0
 
 
@@ -194,7 +194,7 @@ def cmd_provider(ctx: Context, args: argparse.Namespace) -> int:
         else:
             providers.restore_provider(session, actor=ctx.actor, provider_id=provider.id)
         name = provider.name
-    _out(f"provider '{name}' {args.action}d")
+    out(f"provider '{name}' {args.action}d")
     return 0
 
 
@@ -233,7 +233,7 @@ def _provider_add(ctx: Context, args: argparse.Namespace) -> int:
         else:
             provider = providers.create_provider(type=args.type, **kwargs)
         name, pid = provider.name, provider.id
-    _out(f"provider '{name}' added (id {pid})")
+    out(f"provider '{name}' added (id {pid})")
     if ptype and secrets.get(key_field):
         warning = catalog.key_format_warning(ptype, secrets[key_field])
         if warning:
@@ -247,7 +247,7 @@ def _provider_list(ctx: Context, args: argparse.Namespace) -> int:
         rows = providers.list_providers(
             session, ring=ring, include_deleted=args.all, type=args.type, search=args.search
         )
-    _table(
+    table(
         [
             [
                 p.name,
@@ -278,14 +278,14 @@ def _provider_show(ctx: Context, args: argparse.Namespace) -> int:
         view = providers.view(provider, ring)
     for key, value in vars(view).items():
         if key != "credentials":
-            _out(f"{key}: {value}")
+            out(f"{key}: {value}")
     for cred in view.credentials:
-        _out(f"{cred.field}: {cred.masked or '(from $' + str(cred.env_var) + ')'}")
+        out(f"{cred.field}: {cred.masked or '(from $' + str(cred.env_var) + ')'}")
     return 0
 
 
 def _provider_types(ctx: Context, args: argparse.Namespace) -> int:
-    _table(
+    table(
         [
             [
                 t.id,
@@ -325,11 +325,11 @@ def _provider_test(ctx: Context, args: argparse.Namespace) -> int:
             message=result.message,
         )
     status = "ok" if result.ok else "FAILED"
-    _out(f"{name}: {status} in {result.latency_ms:.0f} ms — {result.message}")
+    out(f"{name}: {status} in {result.latency_ms:.0f} ms — {result.message}")
     for model_id in result.models[:50]:
-        _out(f"  {model_id}")
+        out(f"  {model_id}")
     if len(result.models) > 50:
-        _out(f"  … and {len(result.models) - 50} more")
+        out(f"  … and {len(result.models) - 50} more")
     return 0 if result.ok else 1
 
 
@@ -346,7 +346,7 @@ def cmd_model(ctx: Context, args: argparse.Namespace) -> int:
                 query=args.search,
                 enabled=True if args.enabled else None,
             )
-            _table(
+            table(
                 [
                     [
                         m.provider.name,
@@ -376,7 +376,7 @@ def cmd_model(ctx: Context, args: argparse.Namespace) -> int:
                 output_cost_per_1m=args.output_cost_per_1m,
                 context_window=args.context_window,
             )
-            _out(
+            out(
                 f"model '{model.identifier}' added to {provider.name} as '{model.alias}' "
                 f"({'enabled' if model.enabled else 'disabled'}; "
                 f"${model.input_cost_per_1m}/${model.output_cost_per_1m} per 1M, "
@@ -385,7 +385,7 @@ def cmd_model(ctx: Context, args: argparse.Namespace) -> int:
             return 0
         ids = [models.find_model(session, provider_id=provider.id, identifier=m).id for m in args.models]
         models.set_models_enabled(session, actor=ctx.actor, model_ids=ids, enabled=args.action == "enable")
-    _out(f"{len(ids)} model{'s' * (len(ids) != 1)} {args.action}d on {args.provider}")
+    out(f"{len(ids)} model{'s' * (len(ids) != 1)} {args.action}d on {args.provider}")
     return 0
 
 
@@ -399,10 +399,10 @@ def cmd_template(ctx: Context, args: argparse.Namespace) -> int:
             templates.save_template_from_provider(
                 session, actor=ctx.actor, provider_id=provider.id, name=args.name
             )
-            _out(f"template '{args.name}' saved from {provider.name}")
+            out(f"template '{args.name}' saved from {provider.name}")
             return 0
         rows = templates.list_templates(session)
-        _table(
+        table(
             [
                 [t.name, t.kind, t.type, t.base_url, ", ".join((t.settings or {}).get("models") or [])]
                 for t in rows
@@ -424,14 +424,14 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
         with ctx.session() as session:
             values = secrets_service.export_env(session, ring=ctx.ring())
         files.write_env_file(Path(args.file), values)
-        _out(
+        out(
             f"wrote {len(values)} secret(s) to {args.file} (mode 0600); pass it to the proxy with --env-file"
         )
         return 0
     if args.action == "history":
         with ctx.session() as session:
             rows = config.history(session)
-            _table(
+            table(
                 [
                     [r.number, f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.author, r.status, r.summary]
                     for r in rows
@@ -442,11 +442,11 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
     if args.action == "import":
         return _import(ctx, Path(args.file))
     if args.action == "rollback":
-        if not args.yes and not _confirm(f"Write revision {args.revision}'s config as the live file?"):
+        if not args.yes and not confirm(f"Write revision {args.revision}'s config as the live file?"):
             return 1
         db.init(settings.database_url)
         applied = config.rollback(actor=ctx.actor, settings=settings, number=args.revision)
-        _out(f"revision {applied.number} written (the config of revision {args.revision})")
+        out(f"revision {applied.number} written (the config of revision {args.revision})")
         return _report_go_live(settings, applied.number)
     ring = ctx.ring()
     with ctx.session() as session:
@@ -463,7 +463,7 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
                 raise config.ConfigInvalid(result.problems)
             if args.out:
                 config.write_rendered(Path(args.out), result.text)
-                _out(f"revision {result.number} rendered to {args.out}")
+                out(f"revision {result.number} rendered to {args.out}")
             else:
                 sys.stdout.write(result.text)
             return 0
@@ -472,20 +472,20 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         if args.action == "validate":
-            _out(f"config valid: {len(result.config['model_list'])} deployment(s)")
+            out(f"config valid: {len(result.config['model_list'])} deployment(s)")
             return 0
-        _out(f"changes: {result.summary}")
+        out(f"changes: {result.summary}")
         if args.action == "diff":
             if result.diff:
-                _out(result.diff)
+                out(result.diff)
             return 0
         if result.summary == "no changes" and settings.config_path.exists() and not args.force:
-            _out("nothing to apply: the file already matches the database")
+            out("nothing to apply: the file already matches the database")
             return 0
-        if not args.yes and not _confirm(f"Apply revision {result.number} to {settings.config_path}?"):
+        if not args.yes and not confirm(f"Apply revision {result.number} to {settings.config_path}?"):
             return 1
     applied = config.apply(actor=ctx.actor, settings=settings, ring=ring, environ=environ)
-    _out(f"revision {applied.number} written to {settings.config_path}")
+    out(f"revision {applied.number} written to {settings.config_path}")
     return _report_go_live(settings, applied.number)
 
 
@@ -493,19 +493,19 @@ def _report_go_live(settings: Settings, number: int) -> int:
     """Wait for our supervisor to make the revision live, or tell a stock-image operator what to run."""
     state = supervisor.ProxyState.load(supervisor.state_path(settings))
     if state is None or not state.running:
-        _out(
+        out(
             f"revision {number} applied, waiting for restart: no llm-admin supervisor runs here, so "
             f"restart the proxy to load it (e.g. `{STOCK_RESTART}`)"
         )
         return 0
     result = supervisor.wait_for_report(settings, lambda r: r.revision == number)
     if result is None:
-        _out(
+        out(
             f"revision {number} written, but the supervisor did not report on it; "
             "see `llm-admin proxy status`"
         )
         return 1
-    _out(result.message)
+    out(result.message)
     return 0 if result.ok else 1
 
 
@@ -524,7 +524,7 @@ def _validate_file(ctx: Context, path: Path) -> int:
         problems = validate.proxy_problems(path, env=dict(os.environ))
     if problems:
         raise config.ConfigInvalid(problems)
-    _out(f"{path}: valid ({len(parsed.get('model_list') or [])} deployment(s))")
+    out(f"{path}: valid ({len(parsed.get('model_list') or [])} deployment(s))")
     return 0
 
 
@@ -534,7 +534,7 @@ def _import(ctx: Context, path: Path) -> int:
         raise LlmAdminError(f"{path}: no such file")
     with ctx.session() as session:
         report = config_import.import_config(session, actor=ctx.actor, ring=ctx.ring(), text=text)
-    _out(
+    out(
         f"imported {report.providers} provider(s), {report.models} model(s) "
         f"and {report.settings} setting section(s) from {path}"
     )
@@ -575,18 +575,18 @@ def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
         result = supervisor.wait_for_report(settings, lambda r: r.at > before)
         if result is None:
             raise LlmAdminError("the supervisor did not report a reload; see data/logs/proxy.log")
-        _out(result.message)
+        out(result.message)
         return 0 if result.ok else 1
     if state.master_pid is None:
-        _out(f"supervisor pid {state.supervisor_pid}: waiting for the first `llm-admin config apply`")
+        out(f"supervisor pid {state.supervisor_pid}: waiting for the first `llm-admin config apply`")
         return 0
     workers = supervisor.child_pids(state.master_pid)
-    _out(f"supervisor pid {state.supervisor_pid}, proxy on {state.host}:{state.port}")
-    _out(f"revision live: {state.live_revision}")
-    _out(f"workers: {len(workers)} running (of {state.workers})")
-    _out(f"uptime: {time.time() - state.started_at:.0f} s")
+    out(f"supervisor pid {state.supervisor_pid}, proxy on {state.host}:{state.port}")
+    out(f"revision live: {state.live_revision}")
+    out(f"workers: {len(workers)} running (of {state.workers})")
+    out(f"uptime: {time.time() - state.started_at:.0f} s")
     last = state.last_reload
-    _out(f"last reload: {last.message if last else 'none'}")
+    out(f"last reload: {last.message if last else 'none'}")
     return 0
 
 
@@ -598,9 +598,9 @@ def _stock_status(ctx: Context) -> int:
     host, port = ctx.settings.proxy_host, ctx.settings.proxy_port
     served = supervisor.served_revisions(host, port, load_master_key(ctx.settings) or "") or set()
     live = max((r for r in served if isinstance(r, int)), default=None)
-    _out(f"no llm-admin supervisor; the proxy at {host}:{port} serves revision {live}")
+    out(f"no llm-admin supervisor; the proxy at {host}:{port} serves revision {live}")
     if applied is not None and applied != live:
-        _out(f"revision {applied}: applied, waiting for restart (`{STOCK_RESTART}`)")
+        out(f"revision {applied}: applied, waiting for restart (`{STOCK_RESTART}`)")
     return 0
 
 
@@ -608,10 +608,10 @@ def cmd_alerts(ctx: Context, args: argparse.Namespace) -> int:
     with ctx.session() as session:
         if args.action == "ack":
             alert = alerts.acknowledge(session, actor=ctx.actor, alert_id=args.id)
-            _out(f"alert {alert.id} acknowledged")
+            out(f"alert {alert.id} acknowledged")
             return 0
         rows = alerts.list_alerts(session, include_acknowledged=args.all)
-        _table(
+        table(
             [
                 [
                     a.id,
@@ -750,6 +750,12 @@ def build_parser() -> argparse.ArgumentParser:
     ack_p = asub.add_parser("ack")
     ack_p.add_argument("id", type=int)
     p.set_defaults(func=cmd_alerts)
+
+    # command groups kept in their own modules; imported here because they import this one
+    from app import cli_routing
+
+    for module in (cli_routing,):
+        module.register(sub)
     return parser
 
 

@@ -228,6 +228,10 @@ class Alert(Base):
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
     acknowledged_at: Mapped[datetime | None]
+    # webhook delivery (when LLM_ADMIN_ALERT_WEBHOOK_URL is set): once per alert, retried on failure
+    delivered_at: Mapped[datetime | None]
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    delivery_error: Mapped[str | None] = mapped_column(Text)
 
 
 class UsageEvent(Base):
@@ -254,3 +258,76 @@ class UsageEvent(Base):
         Index("ix_usage_events_model_group_at", "model_group", "at"),
         Index("ix_usage_events_route_at", "route", "at"),
     )
+
+
+class Route(Base):
+    """An agent type's routing rule: callers ask for `agent/<type>`; the preferred model, then fallbacks."""
+
+    __tablename__ = "routes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(64), unique=True)
+    model: Mapped[str] = mapped_column(String(255))  # a model alias (a model group)
+    fallbacks: Mapped[list[str]] = mapped_column(JSON, default=list)  # aliases, in order
+    max_cost_usd: Mapped[float | None] = mapped_column(Float)
+    local_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # {alias: {provider name: weight}} for a step served by several deployments
+    weights: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class HealthCheck(Base):
+    """One probe of a provider by the monitor."""
+
+    __tablename__ = "health_checks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_health_checks_provider_at", "provider_id", "at"),)
+
+
+class ProviderHealth(Base):
+    """A provider's current health as the monitor judges it (kept apart from the admins' row)."""
+
+    __tablename__ = "provider_health"
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="unknown")  # healthy | degraded | down
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None]
+    changed_at: Mapped[datetime | None]
+
+
+class Budget(Base):
+    """A daily or monthly spend limit for a provider or a route, from the usage events."""
+
+    __tablename__ = "budgets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))  # provider | route
+    target: Mapped[str] = mapped_column(String(255))  # provider name or agent type
+    period: Mapped[str] = mapped_column(String(16))  # daily | monthly
+    limit_usd: Mapped[float] = mapped_column(Float)
+    enforce: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the highest threshold (50/80/100) already alerted, and for which period (its start)
+    alerted_threshold: Mapped[int] = mapped_column(Integer, default=0)
+    alerted_period_start: Mapped[datetime | None]
+    exhausted: Mapped[bool] = mapped_column(Boolean, default=False)  # spend ≥ limit this period
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (UniqueConstraint("scope", "target", "period"),)
