@@ -316,6 +316,9 @@ def adopt(
         # litellm.Router falls back to these litellm_settings; the generator's router defaults would win
         if key in litellm_settings and key not in router:
             router[key] = litellm_settings[key]
+    if "context_window_fallbacks" not in litellm_settings:
+        # the file had none: keep it so rather than gain the generator's window fallbacks on import
+        router.setdefault("context_window_fallbacks", [])
     # settings are stored and rendered as they are, too
     kept_settings = {
         "router_settings": router,

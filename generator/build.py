@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.routes import ROUTE_PREFIX, RouteRow, context_window_fallbacks, provider_of, render_routes
+
 SECRET_MANAGER_MODULE = "llm_admin_secrets"
 SECRET_MANAGER_CLASS = "LlmAdminSecretManager"
 HOOKS_MODULE = "llm_admin_hooks"
 HOOKS = f"{HOOKS_MODULE}.hooks"  # litellm_settings.callbacks entry: our usage and failover hooks
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 REVISION_KEY = "llm_admin_revision"
-ROUTE_PREFIX = "agent/"
 
 # Failover defaults: a dead, erroring or hanging primary is left within 5 s. No retries on the same
 # deployment (the fallback is the retry), its first failure puts a deployment in cooldown for 30 s so the
@@ -66,6 +67,7 @@ class ProviderRow:
     tpm: int | None = None
     timeout_seconds: float | None = None
     is_local: bool = False
+    down: bool = False  # the health monitor's verdict: traffic is steered off it where it can be
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,12 @@ class GlobalRow:
 
 @dataclass(frozen=True)
 class ConfigInput:
-    """Everything the generator reads: enabled providers and models only."""
+    """Everything the generator reads: enabled providers, models and routes only."""
 
     providers: tuple[ProviderRow, ...]
     models: tuple[ModelRow, ...]
     settings: GlobalRow = field(default_factory=GlobalRow)
+    routes: tuple[RouteRow, ...] = ()
 
 
 class BuildError(Exception):
@@ -204,8 +207,39 @@ def build_config(rows: ConfigInput, *, revision: int, managed: bool = True) -> d
             continue
         deployments.append(_deployment(provider, model, revision))
 
+    by_alias: dict[str, list[dict[str, Any]]] = {}
+    for deployment in deployments:
+        by_alias.setdefault(deployment["model_name"], []).append(deployment)
+    down = {p.name for p in rows.providers if p.down}
+    local = {p.name: p.is_local for p in rows.providers}
+    route_deployments, route_fallbacks, route_windows, route_problems = render_routes(
+        rows.routes, by_alias, local=local, down=down
+    )
+    problems.extend(route_problems)
+    # a down provider leaves every group that has another deployment to serve it
+    deployments = [
+        d
+        for d in deployments
+        if provider_of(d) not in down or all(provider_of(o) in down for o in by_alias[d["model_name"]])
+    ] + route_deployments
+
     router = {**DEFAULT_ROUTER_SETTINGS, **copy.deepcopy(rows.settings.router_settings)}
     litellm_settings = {**DEFAULT_LITELLM_SETTINGS, **copy.deepcopy(rows.settings.litellm_settings)}
+    route_groups = {next(iter(entry)) for entry in route_fallbacks}
+    router["fallbacks"] = [
+        entry for entry in router.get("fallbacks") or [] if not set(entry) & route_groups
+    ] + route_fallbacks
+    windows = router.get("context_window_fallbacks")
+    if windows is None:
+        own = litellm_settings.get("context_window_fallbacks")
+        if own is None:
+            windows = context_window_fallbacks(by_alias, local)
+        else:  # LiteLLM reads litellm_settings' list unless router_settings has one; routes need one
+            windows = own if route_windows else []
+    router["context_window_fallbacks"] = list(windows) + route_windows
+    for key in ("fallbacks", "context_window_fallbacks"):
+        if not router[key]:
+            del router[key]
     general: dict[str, Any] = {
         "master_key": f"os.environ/{MASTER_KEY_ENV}",
         "store_model_in_db": False,

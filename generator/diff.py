@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from generator.build import REVISION_KEY
+from generator.routes import ROUTE_KEY, ROUTE_PREFIX
 
 _SECRET_KEY = re.compile(r"(api_key|secret|token|password|credentials|master_key)", re.I)
 # max_tokens, input_cost_per_token, custom_secret_manager: counts, prices and names a diff must show
@@ -77,13 +78,29 @@ def unified_diff(old: str, new: str, *, old_name: str = "current", new_name: str
     )
 
 
-def _deployments(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _deployments(config: dict[str, Any], *, routes: bool = False) -> dict[str, dict[str, Any]]:
+    """Plain deployments by id (or, with `routes`, the copies that serve agent routes)."""
     out = {}
     for d in config.get("model_list") or []:
         info = dict(d.get("model_info") or {})
+        if (ROUTE_KEY in info) != routes:
+            continue
         info.pop(REVISION_KEY, None)
         key = str(info.get("id") or f"{d.get('model_name')}|{(d.get('litellm_params') or {}).get('model')}")
         out[key] = {**d, "model_info": info}
+    return out
+
+
+def _routes(config: dict[str, Any]) -> dict[str, list[Any]]:
+    """Agent type → its rendered deployments and fallbacks, to tell which routes changed."""
+    out: dict[str, list[Any]] = {}
+    for key, d in sorted(_deployments(config, routes=True).items()):
+        out.setdefault(str(d["model_info"][ROUTE_KEY]), []).append((key, d))
+    router = config.get("router_settings") or {}
+    for entries in (router.get("fallbacks"), router.get("context_window_fallbacks")):
+        for group, targets in sorted(_fallback_map(entries).items()):
+            if group.startswith(ROUTE_PREFIX):
+                out.setdefault(group.removeprefix(ROUTE_PREFIX).split("/")[0], []).append((group, targets))
     return out
 
 
@@ -103,8 +120,10 @@ def _count(n: int, word: str, sign: str) -> str:
 def summarize(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     """One line such as '+2 models, −1 provider, fallbacks of summarizer changed'."""
     if not old:
-        models = _count(len(_deployments(new)), "model", "+")
-        return f"new file: {models}, {_count(len(_providers(new)), 'provider', '+')}"
+        added = [_count(len(_deployments(new)), "model", "+"), _count(len(_providers(new)), "provider", "+")]
+        if _routes(new):
+            added.append(_count(len(_routes(new)), "route", "+"))
+        return f"new file: {', '.join(added)}"
     before, after = _deployments(old), _deployments(new)
     parts = []
     added = len(after.keys() - before.keys())
@@ -116,6 +135,14 @@ def summarize(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
         parts.append(_count(removed, "model", "−"))
     if changed:
         parts.append(_count(changed, "model", "~"))
+    old_r, new_r = _routes(old), _routes(new)
+    for sign, n in (
+        ("+", len(new_r.keys() - old_r.keys())),
+        ("−", len(old_r.keys() - new_r.keys())),
+        ("~", sum(1 for k in old_r.keys() & new_r.keys() if old_r[k] != new_r[k])),
+    ):
+        if n:
+            parts.append(_count(n, "route", sign))
     old_p, new_p = _providers(old), _providers(new)
     if new_p - old_p:
         parts.append(_count(len(new_p - old_p), "provider", "+"))
@@ -125,12 +152,19 @@ def summarize(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     old_fb = _fallback_map(old_router.get("fallbacks"))
     new_fb = _fallback_map(new_router.get("fallbacks"))
     for group in sorted(old_fb.keys() | new_fb.keys()):
-        if old_fb.get(group) != new_fb.get(group):
+        if old_fb.get(group) != new_fb.get(group) and not group.startswith(ROUTE_PREFIX):
             parts.append(f"fallbacks of {group} changed")
     for section in ("router_settings", "litellm_settings", "general_settings"):
         a, b = dict(old.get(section) or {}), dict(new.get(section) or {})
         a.pop("fallbacks", None)
         b.pop("fallbacks", None)
+        if section == "router_settings":  # the routes' own entries count as route changes
+            for side in (a, b):
+                side["context_window_fallbacks"] = {
+                    k: v
+                    for k, v in _fallback_map(side.get("context_window_fallbacks")).items()
+                    if not k.startswith(ROUTE_PREFIX)
+                } or None
         keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
         if keys:
             parts.append(f"{section}: {', '.join(keys)} changed")

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 
 from generator import build, render
+from generator.routes import RouteRow
 
 FIXTURE_AT = datetime(2025, 1, 15, 9, 30, 0, tzinfo=UTC)
 FIXTURE_AUTHOR = "alice"
@@ -119,10 +120,20 @@ def fixture_settings() -> build.GlobalRow:
     return build.GlobalRow(router_settings={"fallbacks": [{"claude-sonnet": ["bedrock-claude-sonnet"]}]})
 
 
+def fixture_routes() -> tuple[RouteRow, ...]:
+    return (
+        RouteRow("summarizer", "gpt-4o-mini", ("claude-haiku",), max_cost_usd=0.05),
+        RouteRow("private", "llama3.1", local_only=True),
+    )
+
+
 def fixture_input() -> build.ConfigInput:
-    """Five providers of different types, eight models, one alias served by two providers."""
+    """Five providers of different types, eight models, one alias served by two providers, two routes."""
     return build.ConfigInput(
-        providers=fixture_providers(), models=fixture_models(), settings=fixture_settings()
+        providers=fixture_providers(),
+        models=fixture_models(),
+        settings=fixture_settings(),
+        routes=fixture_routes(),
     )
 
 

@@ -275,7 +275,21 @@ def test_router_defaults_merge_with_saved_fallbacks() -> None:
         "allowed_fails": 0,
         "cooldown_time": 30,
         "timeout": 4,
-        "fallbacks": [{"claude-sonnet": ["bedrock-claude-sonnet"]}],
+        # each route step falls back only to the later steps of its route, the last to none
+        "fallbacks": [
+            {"claude-sonnet": ["bedrock-claude-sonnet"]},
+            {"agent/private": []},
+            {"agent/summarizer": ["agent/summarizer/fallback-1"]},
+            {"agent/summarizer/fallback-1": []},
+        ],
+        # the next larger window first; the local llama3.1 has no larger local model to go to
+        "context_window_fallbacks": [
+            {"gpt-4o": ["bedrock-claude-sonnet", "claude-haiku", "claude-sonnet"]},
+            {"gpt-4o-mini": ["bedrock-claude-sonnet", "claude-haiku", "claude-sonnet"]},
+            {"agent/private": []},
+            {"agent/summarizer": ["agent/summarizer/fallback-1"]},
+            {"agent/summarizer/fallback-1": []},
+        ],
     }
 
 

@@ -196,7 +196,11 @@ def test_a_second_apply_backs_up_the_first_file(
     assert backup.read_text() == first.yaml_text
     assert _mode(backup) == 0o600
     assert path.read_text() == second.yaml_text
-    assert (second.number, second.backup_path, second.summary) == (2, str(backup), "+1 model")
+    assert (second.number, second.backup_path, second.summary) == (
+        2,
+        str(backup),
+        "+1 model, router_settings: context_window_fallbacks changed",
+    )
 
 
 def test_invalid_rows_list_every_problem_and_write_nothing(
@@ -318,7 +322,12 @@ def test_history_lists_the_newest_revision_first(
     with db.Session.begin() as session:
         listed = [(r.number, r.summary) for r in config.history(session)]
         assert [r.number for r in config.history(session, limit=2)] == [3, 2]
-    assert listed == [(3, "+1 model"), (2, "+1 model"), (1, "new file: +2 models, +2 providers")]
+    window = ", router_settings: context_window_fallbacks changed"  # each added model has a context window: the window fallbacks change too
+    assert listed == [
+        (3, "+1 model" + window),
+        (2, "+1 model" + window),
+        (1, "new file: +2 models, +2 providers"),
+    ]
 
 
 def test_rollback_writes_revision_1s_config_as_revision_3(
@@ -332,7 +341,9 @@ def test_rollback_writes_revision_1s_config_as_revision_3(
         third = config.get_revision(session, number=applied.number)
     path = settings.config_path
     assert (third.number, third.rollback_of, third.status) == (3, 1, "applied")
-    assert third.summary == "rollback to revision 1: −1 model"
+    assert (
+        third.summary == "rollback to revision 1: −1 model, router_settings: context_window_fallbacks changed"
+    )
     assert path.read_text() == third.yaml_text
     assert _without_stamps(third.yaml_text) == _without_stamps(first.yaml_text)
     assert {d["model_info"]["llm_admin_revision"] for d in yaml.safe_load(third.yaml_text)["model_list"]} == {

@@ -23,7 +23,7 @@ def test_the_same_rows_at_a_new_revision_are_no_changes_and_an_empty_diff() -> N
 
 def test_first_file_counts_what_it_adds() -> None:
     summary, unified = diff.diff_texts(None, render_fixture())
-    assert summary == "new file: +8 models, +5 providers"
+    assert summary == "new file: +8 models, +5 providers, +2 routes"
     assert unified.splitlines()[:2] == ["--- current", "+++ new"]
 
 
@@ -43,8 +43,9 @@ def test_removing_a_provider_is_minus_its_models_and_minus_1_provider() -> None:
     rows = _with(
         providers=tuple(p for p in rows.providers if p.name != "Ollama Local"),
         models=tuple(m for m in rows.models if m.provider_id != 5),
+        routes=tuple(r for r in rows.routes if r.model != "llama3.1"),
     )
-    assert diff.diff_texts(render_fixture(), _render(rows))[0] == "−1 model, −1 provider"
+    assert diff.diff_texts(render_fixture(), _render(rows))[0] == "−1 model, −1 route, −1 provider"
 
 
 def test_a_changed_price_is_a_changed_model() -> None:

@@ -70,7 +70,9 @@ def test_sections_and_deployment_keys_come_in_litellm_reading_order() -> None:
         "callback_settings",
         "environment_variables",
     ]
-    assert [list(d)[:3] for d in loaded["model_list"]] == [["model_name", "litellm_params", "model_info"]] * 8
+    assert [list(d)[:3] for d in loaded["model_list"]] == [
+        ["model_name", "litellm_params", "model_info"]
+    ] * 12
 
 
 def test_a_dict_shared_between_deployments_is_written_out_twice_not_as_an_anchor() -> None:
