@@ -322,7 +322,8 @@ def test_history_lists_the_newest_revision_first(
     with db.Session.begin() as session:
         listed = [(r.number, r.summary) for r in config.history(session)]
         assert [r.number for r in config.history(session, limit=2)] == [3, 2]
-    window = ", router_settings: context_window_fallbacks changed"  # each added model has a context window: the window fallbacks change too
+    # each added model has a context window: the window fallbacks change too
+    window = ", router_settings: context_window_fallbacks changed"
     assert listed == [
         (3, "+1 model" + window),
         (2, "+1 model" + window),
