@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from app.crypto import KeyRing, load_master_key
 from app.errors import ConflictError, LlmAdminError, NotFoundError, SecretKeyError
 from app.models import ConfigRevision, ConfigSettings, Model, Provider, ProviderCredential, utcnow
 from app.services import audit
+from app.services import routes as route_service
 from app.services.access import Actor, authorize
 from app.settings import Settings
 from generator import build, diff, files, render, validate
@@ -94,8 +96,8 @@ def get_settings_row(session: Session) -> ConfigSettings:
     return row
 
 
-def load_input(session: Session) -> build.ConfigInput:
-    """The generator's input: enabled, non-deleted providers and their enabled models."""
+def load_input(session: Session, *, routes: bool = True) -> build.ConfigInput:
+    """The generator's input: enabled, non-deleted providers, their enabled models, enabled routes."""
     providers = list(
         session.scalars(
             select(Provider)
@@ -116,10 +118,12 @@ def load_input(session: Session) -> build.ConfigInput:
         if row
         else build.GlobalRow()
     )
+    down = route_service.down_provider_ids(session)
     return build.ConfigInput(
-        providers=tuple(provider_row(p) for p in providers),
+        providers=tuple(dataclasses.replace(provider_row(p), down=p.id in down) for p in providers),
         models=tuple(model_row(m) for m in models),
         settings=settings,
+        routes=route_service.route_rows(session) if routes else (),
     )
 
 
