@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from app.errors import SettingsError
 
@@ -28,6 +29,8 @@ class Settings:
     # supervised: our supervisor runs the proxy (our secret manager and hooks load in it);
     # stock: a stock LiteLLM image runs it, fed by `llm-admin config export-env`
     proxy_mode: str = "supervised"
+    # where alerts are POSTed (Slack-compatible JSON); it may carry a token, so it is kept out of repr
+    alert_webhook_url: str = field(default="", repr=False)
 
     @property
     def is_development(self) -> bool:
@@ -64,6 +67,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     proxy_mode = env.get("LLM_ADMIN_PROXY_MODE", "supervised").strip().lower()
     if proxy_mode not in ("supervised", "stock"):
         raise SettingsError("LLM_ADMIN_PROXY_MODE must be 'supervised' or 'stock'")
+    webhook_url = env.get("LLM_ADMIN_ALERT_WEBHOOK_URL", "").strip()
+    if webhook_url:
+        _check_webhook_url(webhook_url)
     settings = Settings(
         env=mode,
         data_dir=data_dir,
@@ -75,10 +81,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         proxy_port=int(port_text),
         admin_password=env.get("LLM_ADMIN_PASSWORD", ""),
         proxy_mode=proxy_mode,
+        alert_webhook_url=webhook_url,
     )
     if not settings.is_development:
         _refuse_placeholders(settings)
     return settings
+
+
+def _check_webhook_url(url: str) -> None:
+    # the message never repeats the URL: its path or query is often the webhook's token
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            "LLM_ADMIN_ALERT_WEBHOOK_URL must be an http:// or https:// URL, e.g. the incoming-webhook "
+            "URL Slack gives you; leave it unset to keep alerts in the dashboard only"
+        )
 
 
 def _refuse_placeholders(settings: Settings) -> None:
