@@ -120,10 +120,10 @@ def _count(n: int, word: str, sign: str) -> str:
 def summarize(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     """One line such as '+2 models, −1 provider, fallbacks of summarizer changed'."""
     if not old:
-        added = [_count(len(_deployments(new)), "model", "+"), _count(len(_providers(new)), "provider", "+")]
+        counts = [_count(len(_deployments(new)), "model", "+"), _count(len(_providers(new)), "provider", "+")]
         if _routes(new):
-            added.append(_count(len(_routes(new)), "route", "+"))
-        return f"new file: {', '.join(added)}"
+            counts.append(_count(len(_routes(new)), "route", "+"))
+        return f"new file: {', '.join(counts)}"
     before, after = _deployments(old), _deployments(new)
     parts = []
     added = len(after.keys() - before.keys())

@@ -20,6 +20,7 @@ ROUTE_PREFIX = "agent/"
 ROUTE_KEY = "llm_admin_route"  # model_info: the agent type a route deployment serves
 STEP_KEY = "llm_admin_step"  # model_info: the model alias the step stands for
 MAX_COST_KEY = "llm_admin_max_cost_usd"  # model_info: the route's cost limit per request
+LOCAL_ONLY_KEY = "llm_admin_local_only"  # model_info: the route may only use local providers
 # The smallest chat request: a one-word message costs about 8 prompt tokens, and 1 completion token.
 MIN_REQUEST_TOKENS = (8, 1)
 
@@ -169,6 +170,8 @@ def _route_copy(original: dict[str, Any], route: RouteRow, alias: str, group: st
     info[STEP_KEY] = alias
     if route.max_cost_usd is not None:
         info[MAX_COST_KEY] = route.max_cost_usd
+    if route.local_only:
+        info[LOCAL_ONLY_KEY] = True
     weight = route.weights.get(alias, {}).get(provider_of(original))
     if weight is not None:
         deployment["litellm_params"]["weight"] = weight

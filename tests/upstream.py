@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,7 +31,10 @@ class _QuietServer(ThreadingHTTPServer):
 
 @dataclass
 class FakeUpstream:
-    """A fake provider. `mode`: ok | error500 | error429 | hang; `reply` is the assistant's text."""
+    """A fake provider. `mode`: ok | error500 | error429 | hang; `reply` is the assistant's text.
+
+    `delay_seconds` (any mode): wait that long before answering, for a slow but working provider.
+    """
 
     mode: str = "ok"
     reply: str = "hello from the fake upstream"
@@ -39,6 +43,9 @@ class FakeUpstream:
     models: tuple[str, ...] = ("fake-model",)
     api_key: str | None = None  # when set, requests without it get 401
     hang_seconds: float = 30.0
+    delay_seconds: float = 0.0
+    # as a real provider: prompt tokens counted from the request by this function (else prompt_tokens)
+    count_prompt: Callable[[dict[str, Any]], int] | None = None
     seen: list[Seen] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -81,6 +88,8 @@ class FakeUpstream:
                 if upstream.api_key and not _authorized(self.headers, upstream.api_key):
                     self._send(401, {"error": {"message": "invalid api key", "type": "auth_error"}})
                     return
+                if upstream.delay_seconds:
+                    time.sleep(upstream.delay_seconds)
                 if upstream.mode == "hang":
                     time.sleep(upstream.hang_seconds)
                 if upstream.mode == "error500":
@@ -118,6 +127,10 @@ class FakeUpstream:
                 "stop_sequence": None,
                 "usage": {"input_tokens": self.prompt_tokens, "output_tokens": self.completion_tokens},
             }
+        prompt = self.count_prompt(body) if self.count_prompt else self.prompt_tokens
+        # as a real provider: at most max_tokens per choice, n choices
+        cap = body.get("max_tokens") or body.get("max_completion_tokens") or self.completion_tokens
+        completion = min(self.completion_tokens, int(cap)) * int(body.get("n") or 1)
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -131,9 +144,9 @@ class FakeUpstream:
                 }
             ],
             "usage": {
-                "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens + self.completion_tokens,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
             },
         }
 

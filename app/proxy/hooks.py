@@ -20,14 +20,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import yaml
+from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 from sqlalchemy import insert
 
 from app import db
 from app.models import UsageEvent
+from app.proxy import cost_limit
 from app.services import alerts
 from app.settings import load_settings
-from generator.build import REVISION_KEY, ROUTE_PREFIX
+from generator.build import REVISION_KEY
+from generator.routes import LOCAL_ONLY_KEY, ROUTE_KEY, ROUTE_PREFIX, STEP_KEY
 
 log = logging.getLogger("llm_admin.hooks")
 MAX_BUFFER = 50_000
@@ -41,20 +44,40 @@ class Deployment:
     provider: str | None
     group: str
     revision: int | None
+    step: str | None = None  # for a route's deployment: the model alias its step stands for
 
 
-def load_deployments(path: str | None) -> dict[str, Deployment]:
-    """Deployment id → provider, group, revision, from the config this worker serves."""
+def read_config(path: str | None) -> dict[str, Any]:
+    """The config this worker serves (LiteLLM read the same file at startup)."""
     if not path or not os.path.exists(path):
         return {}
     with open(path) as fh:
-        config = yaml.safe_load(fh) or {}
+        return yaml.safe_load(fh) or {}
+
+
+def local_only_routes(config: dict[str, Any]) -> dict[str, list[str]]:
+    """Model group of a local-only route → the local providers the whole route may use."""
+    groups: dict[str, str] = {}
+    providers: dict[str, set[str]] = {}
+    for d in config.get("model_list") or []:
+        info = d.get("model_info") or {}
+        if info.get(LOCAL_ONLY_KEY):
+            groups[str(d.get("model_name"))] = str(info.get(ROUTE_KEY))
+            providers.setdefault(str(info.get(ROUTE_KEY)), set()).add(str(info.get("llm_admin_provider")))
+    return {group: sorted(providers[route]) for group, route in groups.items()}
+
+
+def deployments_of(config: dict[str, Any]) -> dict[str, Deployment]:
+    """Deployment id → provider, group, revision, step."""
     out = {}
     for d in config.get("model_list") or []:
         info = d.get("model_info") or {}
         if info.get("id"):
             out[str(info["id"])] = Deployment(
-                info.get("llm_admin_provider"), d.get("model_name"), info.get(REVISION_KEY)
+                info.get("llm_admin_provider"),
+                d.get("model_name"),
+                info.get(REVISION_KEY),
+                info.get(STEP_KEY),
             )
     return out
 
@@ -159,7 +182,41 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self.writer = EventWriter()
-        self.deployments = load_deployments(os.environ.get("CONFIG_FILE_PATH"))
+        config = read_config(os.environ.get("CONFIG_FILE_PATH"))
+        self.deployments = deployments_of(config)
+        self.limits = cost_limit.limits_from_config(config)
+        self.local_only = local_only_routes(config)
+
+    async def async_pre_call_hook(
+        self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
+    ) -> dict[str, Any]:
+        """A limited route's request: clamp `max_tokens` to fit its limit, or refuse it (400)."""
+        group = str(data.get("model") or "")
+        limit = self.limits.get(group)
+        if limit is None:
+            return data
+        try:
+            return cost_limit.enforce(limit, data, group)
+        except cost_limit.CostLimitExceeded as exc:
+            raise HTTPException(status_code=400, detail={"error": str(exc)}) from None
+
+    async def async_post_call_failure_hook(
+        self, request_data: dict[str, Any], original_exception: Exception, user_api_key_dict: Any, **_: Any
+    ) -> HTTPException | None:
+        """A local-only route that failed says why it went nowhere else, instead of a provider error."""
+        group = str(request_data.get("model") or "")
+        providers = self.local_only.get(group)
+        if providers is None:
+            return None
+        cause = (str(original_exception).strip().splitlines() or [type(original_exception).__name__])[0]
+        return HTTPException(
+            status_code=503,
+            detail={
+                "error": f"{group} is local only: every provider it may use ({', '.join(providers)}) "
+                f"failed or is cooling down, and it is never sent to any other provider. Try again "
+                f"when one is back (`llm-admin health` shows them). Last error: {cause[:300]}"
+            },
+        )
 
     def _providers_of(self, group: str) -> list[str]:
         return sorted({d.provider for d in self.deployments.values() if d.group == group and d.provider})
@@ -198,6 +255,7 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
         if status == "success" and fallback and isinstance(original, str):
             down = ", ".join(self._providers_of(original)) or original
             serving = deployment.provider if deployment and deployment.provider else group
+            served = (deployment.step if deployment else None) or group
             self.writer.put(
                 "alert",
                 {
@@ -205,7 +263,7 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
                     "severity": "warning",
                     "provider": down,
                     "dedup_key": f"failover:{original}:{down}",
-                    "message": f"Provider {down} down, using fallback {serving} ({group} served {original})",
+                    "message": f"Provider {down} down, using fallback {serving} ({served} served {original})",
                 },
             )
 
