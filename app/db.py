@@ -38,3 +38,9 @@ def init(url: str) -> Engine:
     engine = make_engine(url)
     Session.configure(bind=engine)
     return engine
+
+
+def ensure_init(url: str) -> None:
+    """Bind the Session unless something in this process already did (the proxy's hooks share it)."""
+    if Session.kw.get("bind") is None:
+        init(url)

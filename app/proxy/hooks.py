@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import litellm
 import yaml
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
@@ -27,6 +28,7 @@ from sqlalchemy import insert
 from app import db
 from app.models import UsageEvent
 from app.proxy import cost_limit
+from app.proxy.budget_gate import BudgetGate
 from app.services import alerts
 from app.settings import load_settings
 from generator.build import REVISION_KEY
@@ -45,6 +47,7 @@ class Deployment:
     group: str
     revision: int | None
     step: str | None = None  # for a route's deployment: the model alias its step stands for
+    route: str | None = None  # ... and its agent type
 
 
 def read_config(path: str | None) -> dict[str, Any]:
@@ -78,6 +81,7 @@ def deployments_of(config: dict[str, Any]) -> dict[str, Deployment]:
                 d.get("model_name"),
                 info.get(REVISION_KEY),
                 info.get(STEP_KEY),
+                info.get(ROUTE_KEY),
             )
     return out
 
@@ -186,12 +190,24 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
         self.deployments = deployments_of(config)
         self.limits = cost_limit.limits_from_config(config)
         self.local_only = local_only_routes(config)
+        self.route_of = {d.group: d.route for d in self.deployments.values() if d.route}
+        self.budgets = BudgetGate()
 
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
     ) -> dict[str, Any]:
-        """A limited route's request: clamp `max_tokens` to fit its limit, or refuse it (400)."""
+        """A route whose enforced budget is spent is refused (429); a limited route's request gets
+        `max_tokens` clamped to fit its limit, or is refused (400)."""
         group = str(data.get("model") or "")
+        route = self.route_of.get(group)
+        if route and route in self.budgets.blocked()[1]:
+            raise HTTPException(
+                status_code=429,
+                detail={
+                    "error": f"the budget of route {route} is spent for this period: requests to "
+                    f"{group} are refused until it resets or an admin raises it (`llm-admin budget list`)"
+                },
+            )
         limit = self.limits.get(group)
         if limit is None:
             return data
@@ -200,8 +216,39 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
         except cost_limit.CostLimitExceeded as exc:
             raise HTTPException(status_code=400, detail={"error": str(exc)}) from None
 
+    async def async_filter_deployments(
+        self,
+        model: str,
+        healthy_deployments: list[Any],
+        messages: Any,
+        request_kwargs: dict[str, Any] | None = None,
+        parent_otel_span: Any = None,
+    ) -> list[dict[str, Any]]:
+        """Deployments of a provider whose enforced budget is spent are not used (a fallback may be)."""
+        blocked = self.budgets.blocked()[0]
+        if not blocked:
+            return healthy_deployments
+        kept = [
+            d
+            for d in healthy_deployments
+            if (d.get("model_info") or {}).get("llm_admin_provider") not in blocked
+        ]
+        if not kept:
+            names = ", ".join(sorted(blocked))
+            raise litellm.BudgetExceededError(
+                current_cost=0.0,
+                max_budget=0.0,
+                message=f"the budget of provider {names} is spent for this period, and {model} has no "
+                "other provider; an admin can raise it (`llm-admin budget list`)",
+            )
+        return kept
+
     async def async_post_call_failure_hook(
-        self, request_data: dict[str, Any], original_exception: Exception, user_api_key_dict: Any, **_: Any
+        self,
+        request_data: dict[str, Any],
+        original_exception: Exception,
+        user_api_key_dict: Any,
+        traceback_str: str | None = None,
     ) -> HTTPException | None:
         """A local-only route that failed says why it went nowhere else, instead of a provider error."""
         group = str(request_data.get("model") or "")

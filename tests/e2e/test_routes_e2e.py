@@ -206,3 +206,45 @@ def test_a_prompt_that_alone_exceeds_the_limit_is_refused_with_the_limit_and_the
     estimate = float(message.split("tokens, $")[1].split(" ")[0])
     assert estimate > LIMIT  # the prompt's own estimated cost, the reason for the refusal
     assert (len(stack.up["lim-prim"].seen), len(stack.up["lim-dear"].seen)) == seen
+
+
+# Budgets last: once spent, they stay spent for the day.
+
+
+def test_a_spent_enforced_provider_budget_sends_its_route_to_the_fallback_untried(stack: Stack) -> None:
+    assert ask(stack.sup, "agent/summarizer").status_code == 200  # prim has spent something today
+    stack.sup.cli(
+        "budget", "add", "--provider", "prim", "--period", "daily", "--limit-usd", "0.0000001", "--enforce"
+    )
+    stack.sup.cli("budget", "check")
+    tried = len(stack.up["prim"].seen)
+
+    def served_by_backup() -> Any:
+        response = ask(stack.sup, "agent/summarizer")
+        return response if response.json()["choices"][0]["message"]["content"] == "from back" else None
+
+    response = wait_for(served_by_backup, 10, "the backup to serve while prim's budget is spent", 0.5)
+    assert response.status_code == 200
+    later = [ask(stack.sup, "agent/summarizer").json()["choices"][0]["message"]["content"] for _ in range(3)]
+    assert later == ["from back"] * 3
+    assert len(stack.up["prim"].seen) == tried  # never tried again: not a failure, a refusal
+
+
+def test_a_spent_enforced_route_budget_refuses_the_route_with_the_reason(stack: Stack) -> None:
+    stack.sup.cli(
+        "budget", "add", "--route", "limited", "--period", "monthly", "--limit-usd", "0.0000001", "--enforce"
+    )
+    stack.sup.cli("budget", "check")
+    seen = len(stack.up["lim-prim"].seen)
+
+    response = wait_for(
+        lambda: (r := ask(stack.sup, "agent/limited")).status_code == 429 and r or None,
+        10,
+        "agent/limited to be refused",
+        0.5,
+    )
+
+    message = response.json()["error"]["message"]
+    assert "the budget of route limited is spent for this period" in message, message
+    assert "llm-admin budget list" in message
+    assert len(stack.up["lim-prim"].seen) == seen
