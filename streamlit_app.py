@@ -56,7 +56,17 @@ else:
     st.sidebar.write(f"Signed in as **{actor.name}** ({actor.role})")
     # url_path must differ from the file's stem: AppTest otherwise runs pages/<stem>.py on its own,
     # as if this were a pages/-directory app, skipping this gate.
-    page = st.navigation(
-        [st.Page("pages/overview.py", title="Overview", icon="🏠", url_path="home", default=True)]
-    )
+    pages = [
+        st.Page("pages/overview.py", title="Overview", icon="🏠", url_path="home", default=True),
+        st.Page("pages/providers.py", title="Providers", icon="🔌", url_path="provider-list"),
+        st.Page("pages/models.py", title="Models", icon="🧠", url_path="model-list"),
+        st.Page("pages/routing.py", title="Routing", icon="🔀", url_path="routes"),
+        st.Page("pages/config.py", title="Config", icon="📄", url_path="config-apply"),
+        st.Page("pages/health.py", title="Health and alerts", icon="🩺", url_path="health-alerts"),
+        st.Page("pages/usage.py", title="Usage and costs", icon="💰", url_path="usage-costs"),
+        st.Page("pages/audit.py", title="Audit", icon="📜", url_path="audit-log"),
+    ]
+    if actor.can("manage_users"):
+        pages.append(st.Page("pages/users.py", title="Users", icon="👥", url_path="user-admin"))
+    page = st.navigation(pages)
 page.run()
