@@ -10,7 +10,7 @@ from app import db, ui
 from app.services import users
 from app.services.access import Actor
 
-st.set_page_config(page_title="llm-admin", page_icon="🛰️", layout="wide")
+st.set_page_config(page_title="llm-admin", page_icon=":material/hub:", layout="wide")
 ui.settings()
 
 
@@ -50,23 +50,30 @@ if actor is not None and st.sidebar.button("Sign out", key="logout"):
     st.rerun()
 
 if actor is None:
-    page = st.navigation([st.Page(login, title="Sign in", icon="🔑")])
+    page = st.navigation([st.Page(login, title="Sign in", icon=":material/login:")])
 else:
     st.session_state.last_seen = time.time()
     st.sidebar.write(f"Signed in as **{actor.name}** ({actor.role})")
     # url_path must differ from the file's stem: AppTest otherwise runs pages/<stem>.py on its own,
     # as if this were a pages/-directory app, skipping this gate.
     pages = [
-        st.Page("pages/overview.py", title="Overview", icon="🏠", url_path="home", default=True),
-        st.Page("pages/providers.py", title="Providers", icon="🔌", url_path="provider-list"),
-        st.Page("pages/models.py", title="Models", icon="🧠", url_path="model-list"),
-        st.Page("pages/routing.py", title="Routing", icon="🔀", url_path="routes"),
-        st.Page("pages/config.py", title="Config", icon="📄", url_path="config-apply"),
-        st.Page("pages/health.py", title="Health and alerts", icon="🩺", url_path="health-alerts"),
-        st.Page("pages/usage.py", title="Usage and costs", icon="💰", url_path="usage-costs"),
-        st.Page("pages/audit.py", title="Audit", icon="📜", url_path="audit-log"),
+        st.Page("pages/overview.py", title="Overview", icon=":material/home:", url_path="home", default=True),
+        st.Page("pages/providers.py", title="Providers", icon=":material/power:", url_path="provider-list"),
+        st.Page("pages/models.py", title="Models", icon=":material/neurology:", url_path="model-list"),
+        st.Page("pages/routing.py", title="Routing", icon=":material/alt_route:", url_path="routes"),
+        st.Page("pages/config.py", title="Config", icon=":material/description:", url_path="config-apply"),
+        st.Page(
+            "pages/health.py",
+            title="Health and alerts",
+            icon=":material/monitor_heart:",
+            url_path="health-alerts",
+        ),
+        st.Page(
+            "pages/usage.py", title="Usage and costs", icon=":material/payments:", url_path="usage-costs"
+        ),
+        st.Page("pages/audit.py", title="Audit", icon=":material/history:", url_path="audit-log"),
     ]
     if actor.can("manage_users"):
-        pages.append(st.Page("pages/users.py", title="Users", icon="👥", url_path="user-admin"))
+        pages.append(st.Page("pages/users.py", title="Users", icon=":material/group:", url_path="user-admin"))
     page = st.navigation(pages)
 page.run()

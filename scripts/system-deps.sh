@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs: a real PostgreSQL server (run as the postgres user).
+# Debian packages the test suite needs: a real PostgreSQL server (run as the postgres user) and
+# Chromium for the one real-browser test (driven by Playwright with executable_path=/usr/bin/chromium).
 set -euo pipefail
 have_pg() { compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null && id postgres >/dev/null 2>&1; }
-have_pg && command -v runuser >/dev/null && exit 0
+have_chromium() { [ -x /usr/bin/chromium ]; }
+missing=()
+{ have_pg && command -v runuser >/dev/null; } || missing+=(postgresql util-linux)
+have_chromium || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
-  echo "PostgreSQL server binaries are missing: run 'sudo apt-get install postgresql'" >&2
+  echo "missing Debian packages: run 'sudo apt-get install ${missing[*]}'" >&2
   exit 1
 fi
-echo "installing PostgreSQL from Debian's packages..."
+echo "installing ${missing[*]} from Debian's packages..."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq postgresql util-linux >/dev/null
-have_pg
+apt-get install -y -qq "${missing[@]}" >/dev/null
+have_pg && have_chromium
