@@ -29,6 +29,11 @@ class Settings:
     # supervised: our supervisor runs the proxy (our secret manager and hooks load in it);
     # stock: a stock LiteLLM image runs it, fed by `llm-admin config export-env`
     proxy_mode: str = "supervised"
+    # Redis shared by several proxies (cooldowns, usage-based routing): host, port, and the name of
+    # the proxy's environment variable that holds its password (never the password itself)
+    redis_host: str = ""
+    redis_port: int = 6379
+    redis_password_env: str = ""
     # where alerts are POSTed (Slack-compatible JSON); it may carry a token, so it is kept out of repr
     alert_webhook_url: str = field(default="", repr=False)
 
@@ -70,6 +75,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     webhook_url = env.get("LLM_ADMIN_ALERT_WEBHOOK_URL", "").strip()
     if webhook_url:
         _check_webhook_url(webhook_url)
+    redis_port = env.get("LLM_ADMIN_REDIS_PORT", "6379")
+    if not redis_port.isdigit() or not 0 < int(redis_port) < 65536:
+        raise SettingsError("LLM_ADMIN_REDIS_PORT must be a port number between 1 and 65535")
+    redis_password_env = env.get("LLM_ADMIN_REDIS_PASSWORD_ENV", "").strip()
+    if redis_password_env and not redis_password_env.replace("_", "").isalnum():
+        raise SettingsError(
+            "LLM_ADMIN_REDIS_PASSWORD_ENV names the proxy's variable holding Redis' password "
+            "(e.g. REDIS_PASSWORD), not the password itself"
+        )
     settings = Settings(
         env=mode,
         data_dir=data_dir,

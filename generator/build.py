@@ -96,6 +96,15 @@ class GlobalRow:
 
 
 @dataclass(frozen=True)
+class RedisRow:
+    """The Redis several proxies share their router state through (cooldowns, usage)."""
+
+    host: str
+    port: int = 6379
+    password_env: str | None = None  # the proxy's variable holding the password
+
+
+@dataclass(frozen=True)
 class ConfigInput:
     """Everything the generator reads: enabled providers, models and routes only."""
 
@@ -103,6 +112,7 @@ class ConfigInput:
     models: tuple[ModelRow, ...]
     settings: GlobalRow = field(default_factory=GlobalRow)
     routes: tuple[RouteRow, ...] = ()
+    redis: RedisRow | None = None
 
 
 class BuildError(Exception):
@@ -240,6 +250,10 @@ def build_config(rows: ConfigInput, *, revision: int, managed: bool = True) -> d
     for key in ("fallbacks", "context_window_fallbacks"):
         if not router[key]:
             del router[key]
+    if rows.redis is not None:  # every proxy reads and writes cooldowns there: one shared view
+        router["redis_host"], router["redis_port"] = rows.redis.host, rows.redis.port
+        if rows.redis.password_env:
+            router["redis_password"] = f"os.environ/{rows.redis.password_env}"
     general: dict[str, Any] = {
         "master_key": f"os.environ/{MASTER_KEY_ENV}",
         "store_model_in_db": False,

@@ -164,6 +164,9 @@ def plan(
     number = next_revision_number(session)
     moment = at or utcnow()
     rows = load_input(session)
+    if settings.redis_host:
+        redis = build.RedisRow(settings.redis_host, settings.redis_port, settings.redis_password_env or None)
+        rows = dataclasses.replace(rows, redis=redis)
     build_problems: list[str] = []
     try:
         config = build.build_config(rows, revision=number, managed=settings.proxy_mode == "supervised")

@@ -321,3 +321,14 @@ def test_building_does_not_share_mutable_state_with_the_rows() -> None:
     config = build.build_config(rows, revision=1)
     config["router_settings"]["fallbacks"].append({"x": ["y"]})
     assert rows.settings.router_settings["fallbacks"] == [{"claude-sonnet": ["bedrock-claude-sonnet"]}]
+
+
+def test_a_shared_redis_is_rendered_for_the_router_with_its_password_as_a_reference() -> None:
+    rows = dataclasses.replace(fixture_input(), redis=build.RedisRow("redis", 6380, "REDIS_PASSWORD"))
+    router = build.build_config(rows, revision=1)["router_settings"]
+    assert (router["redis_host"], router["redis_port"], router["redis_password"]) == (
+        "redis",
+        6380,
+        "os.environ/REDIS_PASSWORD",
+    )
+    assert "redis_host" not in build.build_config(fixture_input(), revision=1)["router_settings"]
