@@ -29,6 +29,8 @@ class Settings:
     # supervised: our supervisor runs the proxy (our secret manager and hooks load in it);
     # stock: a stock LiteLLM image runs it, fed by `llm-admin config export-env`
     proxy_mode: str = "supervised"
+    # this supervisor's name when several share one data volume (the `ha` profile): proxy-a, proxy-b
+    proxy_name: str = ""
     # Redis shared by several proxies (cooldowns, usage-based routing): host, port, and the name of
     # the proxy's environment variable that holds its password (never the password itself)
     redis_host: str = ""
@@ -52,6 +54,13 @@ class Settings:
     @property
     def log_file(self) -> Path:
         return self.data_dir / "logs" / "llm-admin.log"
+
+
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if name and not name.replace("-", "").replace("_", "").isalnum():
+        raise SettingsError("LLM_ADMIN_PROXY_NAME may hold letters, digits, '-' and '_' (e.g. proxy-a)")
+    return name
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,7 +104,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         proxy_port=int(port_text),
         admin_password=env.get("LLM_ADMIN_PASSWORD", ""),
         proxy_mode=proxy_mode,
+        proxy_name=_checked_name(env.get("LLM_ADMIN_PROXY_NAME", "")),
         alert_webhook_url=webhook_url,
+        redis_host=env.get("LLM_ADMIN_REDIS_HOST", "").strip(),
+        redis_port=int(redis_port),
+        redis_password_env=redis_password_env,
     )
     if not settings.is_development:
         _refuse_placeholders(settings)

@@ -42,10 +42,21 @@ POLL_SECONDS = 0.05  # how often the config file is checked
 VERIFY_POLL_SECONDS = 0.01
 START_DEADLINE = 180.0
 RELOAD_DEADLINE = 30.0
+HEARTBEAT_SECONDS = 1.0
+# a supervisor whose state file has not been touched for this long is gone (works across containers
+# sharing the data volume, where its pid means nothing)
+STALE_SECONDS = 10.0
 
 
-def state_path(settings: Settings) -> Path:
-    return settings.data_dir / "proxy-state.json"
+def state_path(settings: Settings, name: str | None = None) -> Path:
+    """This supervisor's state file; several named ones (`LLM_ADMIN_PROXY_NAME`) share a data dir."""
+    name = settings.proxy_name if name is None else name
+    return settings.data_dir / (f"proxy-state-{name}.json" if name else "proxy-state.json")
+
+
+def reload_request_path(settings: Settings) -> Path:
+    """Touched by `llm-admin proxy reload`: every supervisor on this data dir reloads."""
+    return settings.data_dir / "proxy-reload-request"
 
 
 @dataclass
@@ -71,6 +82,8 @@ class ProxyState:
     live_revision: int | None = None
     live_sha256: str | None = None
     last_reload: ReloadResult | None = None
+    name: str = ""
+    heartbeat_at: float = 0.0
 
     def save(self, path: Path) -> None:
         files.write_atomic(path, json.dumps(asdict(self), indent=2), mode=0o644)
@@ -86,18 +99,48 @@ class ProxyState:
 
     @property
     def running(self) -> bool:
-        return pid_alive(self.supervisor_pid)
+        return time.time() - self.heartbeat_at < STALE_SECONDS
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.host}:{self.port}"
+
+
+def replica_states(settings: Settings) -> list[ProxyState]:
+    """Every running supervisor on this data dir (one, or several in the `ha` profile), by name."""
+    states = []
+    for path in sorted(settings.data_dir.glob("proxy-state*.json")):
+        try:
+            state = ProxyState.load(path)
+        except (ValueError, TypeError):  # a file from another version: not one of ours now
+            continue
+        if state is not None and state.running:
+            states.append(state)
+    return states
 
 
 def wait_for_report(settings: Settings, accept: Callable[[ReloadResult], bool]) -> ReloadResult | None:
-    """The running supervisor's first reload result that `accept`s, or None if none comes in time."""
+    """Every running supervisor's first reload result that `accept`s, combined; None if not in time."""
     deadline = time.monotonic() + RELOAD_DEADLINE + 15
     while time.monotonic() < deadline:
-        state = ProxyState.load(state_path(settings))
-        if state and state.last_reload and accept(state.last_reload):
-            return state.last_reload
+        states = replica_states(settings)
+        reports = [s.last_reload for s in states if s.last_reload and accept(s.last_reload)]
+        if states and len(reports) == len(states):
+            return combined(states, [r for r in reports if r is not None])
         time.sleep(0.02)
     return None
+
+
+def combined(states: list[ProxyState], reports: list[ReloadResult]) -> ReloadResult:
+    """One proxy's report as it is; several proxies' as one line naming each."""
+    if len(reports) == 1:
+        return reports[0]
+    ok = all(r.ok for r in reports)
+    revision = reports[0].revision
+    each = ", ".join(f"{s.label} in {r.ms:.0f} ms" for s, r in zip(states, reports, strict=True))
+    failed = "; ".join(f"{s.label}: {r.message}" for s, r in zip(states, reports, strict=True) if not r.ok)
+    message = f"revision {revision} live on {len(reports)} proxies ({each})" if ok else failed
+    return ReloadResult(revision, ok, max(r.ms for r in reports), message)
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -162,10 +205,16 @@ class Supervisor:
         self.settings = settings
         self.host, self.port, self.workers = host, port, workers
         self.config_path = settings.config_path.resolve()
-        self.workers_dir = settings.data_dir.resolve() / "proxy-workers"
+        suffix = f"-{settings.proxy_name}" if settings.proxy_name else ""
+        self.workers_dir = settings.data_dir.resolve() / f"proxy-workers{suffix}"
+        self.log_name = f"proxy{suffix}.log"
+        self.reload_request = reload_request_path(settings)
+        self._reload_seen = self._request_mtime()
         self.master_key = load_master_key(settings) or ""
         self.process: subprocess.Popen[bytes] | None = None
-        self.state = ProxyState(os.getpid(), None, host, port, workers, time.time())
+        self.state = ProxyState(
+            os.getpid(), None, host, port, workers, time.time(), name=settings.proxy_name
+        )
         self.last_good: str | None = None
         self._reload_requested = False
         self._stopping = False
@@ -185,7 +234,7 @@ class Supervisor:
     def start_proxy(self) -> None:
         log_dir = self.settings.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        log_file = open(log_dir / "proxy.log", "ab")  # the child keeps it open
+        log_file = open(log_dir / self.log_name, "ab")  # the child keeps it open
         shutil.rmtree(self.workers_dir, ignore_errors=True)
         self.workers_dir.mkdir(parents=True)
         self.process = subprocess.Popen(
@@ -237,8 +286,9 @@ class Supervisor:
         assert self.process is not None
         seen: set[int | None] | None = None
         while time.monotonic() < deadline:
+            self._heartbeat()
             if self.process.poll() is not None:
-                return f"the proxy exited with code {self.process.returncode}; see data/logs/proxy.log"
+                return f"the proxy exited with code {self.process.returncode}; see data/logs/{self.log_name}"
             new_workers = child_pids(self.process.pid) - old_workers
             if len(new_workers) >= self.workers:
                 phases("workers forked")
@@ -385,6 +435,22 @@ class Supervisor:
     def request_reload(self, *_: Any) -> None:
         self._reload_requested = True
 
+    def _request_mtime(self) -> float:
+        try:
+            return self.reload_request.stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    def _heartbeat(self) -> None:
+        """Keep the state file fresh, and notice a reload asked for through the shared data dir."""
+        now = time.time()
+        if now - self.state.heartbeat_at >= HEARTBEAT_SECONDS:
+            self.state.heartbeat_at = now
+            self.state.save(state_path(self.settings))
+            mtime = self._request_mtime()
+            if mtime != self._reload_seen:
+                self._reload_seen, self._reload_requested = mtime, True
+
     def request_stop(self, *_: Any) -> None:
         self._stopping = True
 
@@ -397,9 +463,9 @@ class Supervisor:
             log.warning(
                 "no config at %s yet: waiting for the first `llm-admin config apply`", self.config_path
             )
-            self.state.save(state_path(self.settings))  # so `proxy status` and `config apply` see us
             while not self.config_path.exists() and not self._stopping:
-                time.sleep(0.5)
+                self._heartbeat()  # so `proxy status` and `config apply` see us
+                time.sleep(0.2)
             if self._stopping:
                 state_path(self.settings).unlink(missing_ok=True)
                 return 0
@@ -407,6 +473,7 @@ class Supervisor:
         try:
             while not self._stopping:
                 time.sleep(POLL_SECONDS)
+                self._heartbeat()
                 assert self.process is not None
                 if self.process.poll() is not None:
                     log.error("the proxy exited (%s); restarting it", self.process.returncode)

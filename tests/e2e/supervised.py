@@ -45,12 +45,22 @@ def llm_admin(
 
 
 def add_provider(
-    data_dir: Path, name: str, base_url: str, *extra: str, key: str = "sk-fake-upstream"
+    data_dir: Path, name: str, base_url: str, *extra: str, key: str = "sk-fake-upstream", **env: str
 ) -> None:
     """A `custom` (OpenAI-compatible) provider; its key is stored unless extra names a variable."""
     if "--api-key-env" in extra:
         llm_admin(
-            data_dir, "provider", "add", "--name", name, "--type", "custom", "--base-url", base_url, *extra
+            data_dir,
+            "provider",
+            "add",
+            "--name",
+            name,
+            "--type",
+            "custom",
+            "--base-url",
+            base_url,
+            *extra,
+            **env,
         )
     else:
         llm_admin(
@@ -68,6 +78,7 @@ def add_provider(
             ),
             *extra,
             stdin=key + "\n",
+            **env,
         )
 
 
@@ -79,12 +90,14 @@ def add_model(
     model: str = "fake-model",
     cost_in: str = "1",
     cost_out: str = "2",
+    **env: str,
 ) -> None:
     """An enabled model of provider, served as alias, priced per 1M tokens."""
     llm_admin(
         data_dir,
         *("model", "add", "--provider", provider, "--model", model, "--alias", alias),
         *("--input-cost-per-1m", cost_in, "--output-cost-per-1m", cost_out, "--enable"),
+        **env,
     )
 
 
