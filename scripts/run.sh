@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: migrate the embedded database, make sure an admin exists, then run the supervised
-# LiteLLM proxy (127.0.0.1:4000) next to the dashboard (127.0.0.1:8501). Ctrl-C stops both.
+# LiteLLM proxy (127.0.0.1:4000) and the health monitor next to the dashboard (127.0.0.1:8501).
+# Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LITELLM_LOCAL_MODEL_COST_MAP=True
@@ -13,12 +14,16 @@ BIN=.venv/bin
 mkdir -p data/logs
 "$BIN/llm-admin" proxy run >>data/logs/supervisor.log 2>&1 &
 SUPERVISOR=$!
-trap 'kill $SUPERVISOR 2>/dev/null; wait $SUPERVISOR 2>/dev/null' EXIT INT TERM
+# health monitor: probes the providers every 30 s, marks them down, alerts, steers traffic off the down
+"$BIN/llm-admin" monitor >>data/logs/monitor.log 2>&1 &
+MONITOR=$!
+trap 'kill $SUPERVISOR $MONITOR 2>/dev/null; wait $SUPERVISOR $MONITOR 2>/dev/null' EXIT INT TERM
 
 PORT="${LLM_ADMIN_DASHBOARD_PORT:-8501}"
 echo "dashboard: http://127.0.0.1:${PORT}"
 echo "proxy:     http://127.0.0.1:${LLM_ADMIN_PROXY_PORT:-4000}/v1 (starts with the first applied config;"
 echo "           master key in data/master.key; logs in data/logs/)"
+echo "monitor:   probes every provider every 30 s; \`llm-admin health\` shows what it found"
 "$BIN/streamlit" run streamlit_app.py \
   --server.address 127.0.0.1 --server.port "$PORT" --server.headless true \
   --browser.gatherUsageStats false
