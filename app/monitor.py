@@ -29,7 +29,7 @@ from app.crypto import KeyRing, load_key_ring
 from app.errors import LlmAdminError
 from app.models import Provider, ProviderHealth, utcnow
 from app.probes import ProbeResult, ProbeTarget, test_connection
-from app.services import alerts, config, health, providers
+from app.services import alerts, budgets, config, health, providers, webhooks
 from app.services.access import Actor
 from app.settings import Settings
 
@@ -214,8 +214,7 @@ def sweep(
         if note:
             notes.append(note)
     try:
-        with db.Session.begin() as session:
-            after_sweep(session, settings)
+        after_sweep(settings)
     except Exception:  # what hooks in there must not stop the monitor
         log.exception("after_sweep failed")
     wall = round((time.perf_counter() - started) * 1000, 1)
@@ -258,8 +257,14 @@ def reapply(
     return applied.number, None, None
 
 
-def after_sweep(session: Session, settings: Settings) -> None:
-    """Runs after every sweep in its own transaction: budgets and webhook delivery hook in here."""
+def after_sweep(settings: Settings) -> None:
+    """After every sweep: budgets checked (alerts at 50/80/100 %, what enforcement blocks), then new
+    alerts sent to the webhook, each in its own transaction (delivery waits on the network)."""
+    with db.Session.begin() as session:
+        budgets.evaluate(session)
+    if settings.alert_webhook_url:
+        with db.Session.begin() as session:
+            webhooks.deliver_pending(session, url=settings.alert_webhook_url)
 
 
 class _StopOnSignal:

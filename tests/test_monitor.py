@@ -3,6 +3,7 @@ alerts, re-rendering the config off a down provider, the recheck loop and the CL
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import signal
@@ -409,3 +410,38 @@ def test_a_completion_probe_does_not_stall_the_others(
     [completion] = [s for s in azure.seen if s.method == "POST"]
     assert completion.body["max_tokens"] == 1
     assert "LiteLLM completion()" not in done.stdout + done.stderr
+
+
+def test_each_sweep_checks_budgets_and_sends_new_alerts_to_the_webhook(
+    settings: Settings, keyring: KeyRing, upstreams: dict[str, FakeUpstream]
+) -> None:
+    from app.models import UsageEvent
+    from app.services import budgets
+    from tests.services.test_webhooks import Hook
+
+    add(keyring, "fast", upstreams["fast"].base_url, "chat", key="sk-fast-0123456789")
+    hook = Hook()
+    try:
+        with db.Session.begin() as session:
+            budgets.add_budget(
+                session,
+                actor=Actor("alice", "admin"),
+                scope="provider",
+                target="fast",
+                period="daily",
+                limit_usd=1.0,
+            )
+            session.add(UsageEvent(provider="fast", model_group="chat", cost_usd=0.85, status="success"))
+        webhook = dataclasses.replace(settings, alert_webhook_url=hook.url)
+
+        monitor.sweep(webhook, timeout=TIMEOUT, ring=keyring)
+
+        with db.Session.begin() as session:
+            [alert] = session.scalars(select(Alert).where(Alert.kind == "budget")).all()
+            assert alert.delivered_at is not None
+        assert alert.message == "Budget for provider fast (daily $1.00): $0.85 spent, 85%"
+        assert [post["text"] for post in hook.posts] == [
+            f":warning: [WARNING] budget (fast): {alert.message}"
+        ]
+    finally:
+        hook.stop()
