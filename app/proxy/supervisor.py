@@ -212,9 +212,7 @@ class Supervisor:
         self._reload_seen = self._request_mtime()
         self.master_key = load_master_key(settings) or ""
         self.process: subprocess.Popen[bytes] | None = None
-        self.state = ProxyState(
-            os.getpid(), None, host, port, workers, time.time(), name=settings.proxy_name
-        )
+        self.state = ProxyState(os.getpid(), None, host, port, workers, time.time(), name=settings.proxy_name)
         self.last_good: str | None = None
         self._reload_requested = False
         self._stopping = False
