@@ -12,7 +12,10 @@ with db.Session.begin() as session:
     rows = providers.list_providers(session)
 
 if not rows:
-    st.info("No providers yet. Add one with `llm-admin provider add` (the dashboard pages come next).")
+    st.info(
+        "No providers yet. Open **Providers** to add one: provider keys found in the environment and "
+        "local servers (Ollama, LocalAI) are offered there in one click."
+    )
 else:
     left, right = st.columns(2)
     left.metric("Providers", len(rows))

@@ -1,0 +1,127 @@
+"""Test Connection and model sync for a stored provider: build the probe, record what it found."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import catalog
+from app.crypto import KeyRing
+from app.errors import FieldError
+from app.models import Model, Provider
+from app.probes import DEFAULT_TIMEOUT, ProbeResult, ProbeTarget, test_connection
+from app.services import models, providers
+from app.services.access import Actor, authorize
+from app.services.rows import load
+from app.validation import check_identifier
+
+
+def target_for(
+    session: Session, *, actor: Actor, ring: KeyRing, provider_id: int, environ: Mapping[str, str]
+) -> ProbeTarget:
+    """What a probe of this provider needs, its secrets decrypted or read from `environ`."""
+    authorize(actor, "operate")
+    provider = _provider(session, provider_id)
+    secrets = {
+        c.field: providers.resolve_secret(provider, ring, c.field, environ=dict(environ))
+        for c in provider.credentials
+    }
+    return ProbeTarget(
+        provider.type, provider.base_url, secrets, dict(provider.params or {}), provider.default_model
+    )
+
+
+def probe(target: ProbeTarget, *, timeout: float = DEFAULT_TIMEOUT) -> ProbeResult:
+    """Run Test Connection now and wait for it (no database session is held meanwhile)."""
+    return asyncio.run(test_connection(target, timeout=timeout))
+
+
+def record_test(session: Session, *, actor: Actor, provider_id: int, result: ProbeResult) -> None:
+    """Keep the outcome on the provider (status column) and in the audit log."""
+    providers.record_test_result(
+        session,
+        actor=actor,
+        provider_id=provider_id,
+        ok=result.ok,
+        latency_ms=result.latency_ms,
+        message=result.message,
+    )
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What Sync models did: models added (disabled), already present, and skipped with the reason."""
+
+    added: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    skipped: list[FieldError] = field(default_factory=list)
+
+
+def sync_models(session: Session, *, actor: Actor, provider_id: int, discovered: list[str]) -> SyncResult:
+    """Add each discovered model not yet on the provider, disabled, priced from LiteLLM's cost map."""
+    authorize(actor, "edit")
+    provider = _provider(session, provider_id)
+    have = set(session.scalars(select(Model.identifier).where(Model.provider_id == provider.id)))
+    result = SyncResult()
+    for identifier in sorted(set(discovered)):
+        if identifier in have:
+            result.existing.append(identifier)
+            continue
+        errors: list[FieldError] = []
+        if check_identifier(identifier, identifier, errors) is None:
+            result.skipped.extend(errors)
+            continue
+        models.create_model(
+            session, actor=actor, provider_id=provider.id, identifier=identifier, enabled=False
+        )
+        result.added.append(identifier)
+    return result
+
+
+def enable_default_model(session: Session, *, actor: Actor, ring: KeyRing, provider_id: int) -> str | None:
+    """Enable one model of a provider that has none enabled, so it serves at once (onboarding).
+
+    The choice: the provider's default model, else its type's first default it lists, else the first
+    model; it becomes the provider's default model. Returns the identifier, or None without models.
+    """
+    authorize(actor, "edit")
+    provider = _provider(session, provider_id)
+    if any(m.enabled for m in provider.models):
+        return None
+    choice = _default_choice(provider, [m.identifier for m in provider.models])
+    if choice is None:
+        return None
+    model = models.find_model(session, provider_id=provider.id, identifier=choice)
+    models.update_model(
+        session, actor=actor, model_id=model.id, expected_version=model.version, enabled=True, is_default=True
+    )
+    if provider.default_model != choice:
+        providers.update_provider(
+            session,
+            actor=actor,
+            ring=ring,
+            provider_id=provider.id,
+            expected_version=provider.version,
+            default_model=choice,
+        )
+    return choice
+
+
+def _provider(session: Session, provider_id: int) -> Provider:
+    provider: Provider = load(session, Provider, provider_id, kind="provider")
+    return provider
+
+
+def _default_choice(provider: Provider, listed: list[str]) -> str | None:
+    if provider.default_model in listed:
+        return provider.default_model
+    for wanted in catalog.PROVIDER_TYPES[provider.type].default_models:
+        # Ollama lists "llama3.1:latest" for the catalog's "llama3.1"
+        for name in (wanted, f"{wanted}:latest"):
+            if name in listed:
+                return name
+    return sorted(listed)[0] if listed else None

@@ -1,0 +1,140 @@
+"""The providers table: each provider's connection status, last test, models and last 24 h usage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session, lazyload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from app.crypto import KeyRing
+from app.models import Model, Provider, ProviderHealth, as_utc, utcnow
+from app.services import providers, usage_summary
+from app.services.usage_summary import ProviderUsage
+
+CONNECTED_WITHIN = timedelta(minutes=5)
+STALE_AFTER = timedelta(hours=1)
+# connected: ok within 5 min; idle: ok, 5–60 min ago; warning: ok but over an hour ago, or degraded
+# by the monitor; disconnected: the last test failed or the monitor judges it down; untested: never.
+STATUSES = ("connected", "idle", "warning", "disconnected", "untested")
+ICONS = {"connected": "🟢", "idle": "🔵", "warning": "🟡", "disconnected": "🔴", "untested": "⚪"}
+
+
+@dataclass(frozen=True)
+class LastCheck:
+    """The newest test of a provider, by an admin (Test Connection) or by the monitor."""
+
+    at: datetime | None
+    ok: bool | None
+    monitor_status: str | None = None
+
+
+def connection_status(check: LastCheck, *, now: datetime) -> str:
+    """connected, idle, warning, disconnected or untested: the one rule the dashboard shows."""
+    if check.monitor_status == "down":
+        return "disconnected"
+    if check.at is None or check.ok is None:
+        return "warning" if check.monitor_status == "degraded" else "untested"
+    if not check.ok:
+        return "disconnected"
+    age = now - as_utc(check.at)
+    if check.monitor_status == "degraded" or age > STALE_AFTER:
+        return "warning"
+    return "connected" if age <= CONNECTED_WITHIN else "idle"
+
+
+def ago(moment: datetime | None, *, now: datetime) -> str:
+    """'tested 3 minutes ago' style age of a moment, or 'never tested'."""
+    if moment is None:
+        return "never tested"
+    seconds = max(int((now - as_utc(moment)).total_seconds()), 0)
+    if seconds < 60:
+        return "tested just now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"tested {count} {unit}{'s' * (count != 1)} ago"
+    return "tested just now"  # pragma: no cover - the loop always returns
+
+
+@dataclass(frozen=True)
+class ProviderRow:
+    """One line of the providers table."""
+
+    provider: providers.ProviderView
+    status: str
+    tested: str
+    last_check: LastCheck
+    usage: ProviderUsage
+
+    @property
+    def label(self) -> str:
+        return f"{ICONS[self.status]} {self.status}"
+
+
+def last_check(view: providers.ProviderView, health: ProviderHealth | None) -> LastCheck:
+    """The newer of the provider's last Test Connection and the monitor's last probe."""
+    monitor_status = health.status if health is not None else None
+    test_at = as_utc(view.last_test_at) if view.last_test_at else None
+    probe_at = as_utc(health.checked_at) if health is not None and health.checked_at else None
+    if probe_at is not None and (test_at is None or probe_at > test_at):
+        assert health is not None
+        ok = health.status != "down" and health.consecutive_failures == 0
+        return LastCheck(probe_at, ok, monitor_status)
+    return LastCheck(test_at, view.last_test_ok, monitor_status)
+
+
+def _views(session: Session, *, ring: KeyRing | None, include_deleted: bool) -> list[providers.ProviderView]:
+    """providers.list_providers' views, with model counts from one GROUP BY instead of loading every model."""
+    query = (
+        select(Provider)
+        .options(selectinload(Provider.credentials), lazyload(Provider.models))
+        .order_by(Provider.priority.desc(), Provider.name_key)
+    )
+    if not include_deleted:
+        query = query.where(Provider.deleted_at.is_(None))
+    counts = {
+        pid: (int(total), int(enabled or 0))
+        for pid, total, enabled in session.execute(
+            select(
+                Model.provider_id, func.count(Model.id), func.sum(case((Model.enabled, 1), else_=0))
+            ).group_by(Model.provider_id)
+        )
+    }
+    views = []
+    for provider in session.scalars(query):
+        # view() counts provider.models: mark them loaded (empty) so it does not fetch each provider's
+        # models one query at a time; the counts come from the GROUP BY above
+        set_committed_value(provider, "models", [])
+        total, enabled = counts.get(provider.id, (0, 0))
+        views.append(replace(providers.view(provider, ring), model_count=total, enabled_model_count=enabled))
+    return views
+
+
+def provider_rows(
+    session: Session,
+    *,
+    ring: KeyRing | None = None,
+    include_deleted: bool = False,
+    now: datetime | None = None,
+) -> list[ProviderRow]:
+    """Every provider with its status, 'tested N ago' and last 24 h usage (aggregated in SQL)."""
+    moment = now or utcnow()
+    views = _views(session, ring=ring, include_deleted=include_deleted)
+    health = {h.provider_id: h for h in session.scalars(select(ProviderHealth))}
+    usage = usage_summary.usage_by_provider(session, now=moment)
+    rows = []
+    for view in views:
+        check = last_check(view, health.get(view.id))
+        rows.append(
+            ProviderRow(
+                provider=view,
+                status=connection_status(check, now=moment),
+                tested=ago(check.at, now=moment),
+                last_check=check,
+                usage=usage.get(view.name, ProviderUsage()),
+            )
+        )
+    return rows
