@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import logging
 import os
@@ -23,9 +22,18 @@ from sqlalchemy.exc import OperationalError
 from app import catalog, db, migrate
 from app.crypto import KeyRing, generate_key, load_key_ring, load_master_key, random_password
 from app.errors import LlmAdminError
-from app.probes import ProbeTarget, test_connection
 from app.proxy import supervisor
-from app.services import alerts, config, config_import, keys, models, providers, templates, users
+from app.services import (
+    alerts,
+    config,
+    config_import,
+    discovery,
+    keys,
+    models,
+    providers,
+    templates,
+    users,
+)
 from app.services import secrets as secrets_service
 from app.services.access import Actor
 from app.settings import Settings, load_settings
@@ -306,24 +314,13 @@ def _provider_test(ctx: Context, args: argparse.Namespace) -> int:
     ring = ctx.ring()
     with ctx.session() as session:
         provider = providers.find_provider(session, name=args.name, include_deleted=False)
-        secrets = {
-            c.field: providers.resolve_secret(provider, ring, c.field, environ=dict(os.environ))
-            for c in provider.credentials
-        }
-        target = ProbeTarget(
-            provider.type, provider.base_url, secrets, dict(provider.params or {}), provider.default_model
-        )
         pid, name = provider.id, provider.name
-    result = asyncio.run(test_connection(target, timeout=args.timeout))
-    with ctx.session() as session:
-        providers.record_test_result(
-            session,
-            actor=ctx.actor,
-            provider_id=pid,
-            ok=result.ok,
-            latency_ms=result.latency_ms,
-            message=result.message,
+        target = discovery.target_for(
+            session, actor=ctx.actor, ring=ring, provider_id=pid, environ=os.environ
         )
+    result = discovery.probe(target, timeout=args.timeout)
+    with ctx.session() as session:
+        discovery.record_test(session, actor=ctx.actor, provider_id=pid, result=result)
     status = "ok" if result.ok else "FAILED"
     out(f"{name}: {status} in {result.latency_ms:.0f} ms — {result.message}")
     for model_id in result.models[:50]:
