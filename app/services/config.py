@@ -19,7 +19,7 @@ from app import catalog, db
 from app.crypto import KeyRing, load_master_key
 from app.errors import ConflictError, LlmAdminError, NotFoundError, SecretKeyError
 from app.models import ConfigRevision, ConfigSettings, Model, Provider, ProviderCredential, utcnow
-from app.services import audit
+from app.services import audit, health
 from app.services import routes as route_service
 from app.services.access import Actor, authorize
 from app.settings import Settings
@@ -118,7 +118,7 @@ def load_input(session: Session, *, routes: bool = True) -> build.ConfigInput:
         if row
         else build.GlobalRow()
     )
-    down = route_service.down_provider_ids(session)
+    down = health.down_provider_ids(session)
     return build.ConfigInput(
         providers=tuple(dataclasses.replace(provider_row(p), down=p.id in down) for p in providers),
         models=tuple(model_row(m) for m in models),
