@@ -20,7 +20,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy.exc import OperationalError
 
 from app import catalog, db, migrate
-from app.crypto import KeyRing, generate_key, load_key_ring, load_master_key, random_password
+from app.crypto import KeyRing, generate_key, load_key_ring, random_password
 from app.errors import LlmAdminError
 from app.proxy import supervisor
 from app.services import (
@@ -28,6 +28,7 @@ from app.services import (
     config,
     config_import,
     discovery,
+    golive,
     keys,
     models,
     providers,
@@ -40,7 +41,7 @@ from app.settings import Settings, load_settings
 from generator import files, validate
 
 log = logging.getLogger("llm_admin")
-STOCK_RESTART = "docker compose restart litellm"
+STOCK_RESTART = golive.STOCK_RESTART
 
 
 @dataclass
@@ -488,20 +489,7 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
 
 def _report_go_live(settings: Settings, number: int) -> int:
     """Wait for our supervisor to make the revision live, or tell a stock-image operator what to run."""
-    state = supervisor.ProxyState.load(supervisor.state_path(settings))
-    if state is None or not state.running:
-        out(
-            f"revision {number} applied, waiting for restart: no llm-admin supervisor runs here, so "
-            f"restart the proxy to load it (e.g. `{STOCK_RESTART}`)"
-        )
-        return 0
-    result = supervisor.wait_for_report(settings, lambda r: r.revision == number)
-    if result is None:
-        out(
-            f"revision {number} written, but the supervisor did not report on it; "
-            "see `llm-admin proxy status`"
-        )
-        return 1
+    result = golive.go_live(settings, number)
     out(result.message)
     return 0 if result.ok else 1
 
@@ -593,8 +581,7 @@ def _stock_status(ctx: Context) -> int:
         latest = next(iter(config.history(session, limit=1)), None)
         applied = latest.number if latest else None
     host, port = ctx.settings.proxy_host, ctx.settings.proxy_port
-    served = supervisor.served_revisions(host, port, load_master_key(ctx.settings) or "") or set()
-    live = max((r for r in served if isinstance(r, int)), default=None)
+    live = golive.served_revision(ctx.settings)
     out(f"no llm-admin supervisor; the proxy at {host}:{port} serves revision {live}")
     if applied is not None and applied != live:
         out(f"revision {applied}: applied, waiting for restart (`{STOCK_RESTART}`)")

@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from app.cli import Context, out, table
-from app.errors import FieldError, ValidationError
 from app.services import config, routes
 
 
@@ -21,7 +20,7 @@ def cmd_route(ctx: Context, args: argparse.Namespace) -> int:
                 fallbacks=args.fallback or [],
                 max_cost_usd=args.max_cost_usd,
                 local_only=args.local_only,
-                weights=_parse_weights(args.weight),
+                weights=routes.parse_weights(args.weight or []),
             )
             out(f"route agent/{route.agent_type} saved; `llm-admin config apply` puts it live")
         elif args.action == "remove":
@@ -47,24 +46,6 @@ def cmd_route(ctx: Context, args: argparse.Namespace) -> int:
             )
             out(f"default fallbacks (any other model): {', '.join(defaults) or 'none'}")
     return 0
-
-
-def _parse_weights(pairs: list[str] | None) -> dict[str, dict[str, float]]:
-    """ALIAS@PROVIDER=W pairs → {alias: {provider: weight}}."""
-    weights: dict[str, dict[str, float]] = {}
-    for pair in pairs or []:
-        target, _, value = pair.partition("=")
-        alias, _, provider = target.partition("@")
-        try:
-            weight = float(value)
-        except ValueError:
-            weight = -1.0
-        if not alias or not provider or weight <= 0:
-            raise ValidationError(
-                [FieldError("weights", f"'{pair}' is not ALIAS@PROVIDER=WEIGHT with a weight above 0")]
-            )
-        weights.setdefault(alias, {})[provider] = weight
-    return weights
 
 
 def register(sub: Any) -> None:

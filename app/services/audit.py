@@ -58,9 +58,10 @@ def list_entries(
     action: str | None = None,
     target_type: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 500,
 ) -> list[AuditEntry]:
-    """Newest first, filtered."""
+    """Newest first, filtered; `since` inclusive, `until` exclusive."""
     query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
     if actor:
         query = query.where(AuditEntry.actor == actor)
@@ -70,4 +71,13 @@ def list_entries(
         query = query.where(AuditEntry.target_type == target_type)
     if since:
         query = query.where(AuditEntry.at >= since)
+    if until:
+        query = query.where(AuditEntry.at < until)
     return list(session.scalars(query))
+
+
+def filter_choices(session: Session) -> tuple[list[str], list[str]]:
+    """(actors, target types) that occur in the log, sorted: what the audit page offers to filter by."""
+    actors = session.scalars(select(AuditEntry.actor).distinct().order_by(AuditEntry.actor))
+    types = session.scalars(select(AuditEntry.target_type).distinct().order_by(AuditEntry.target_type))
+    return list(actors), list(types)

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import FieldError, NotFoundError, ValidationError
-from app.models import ProviderHealth, Route, utcnow
+from app.models import ConfigSettings, Model, Provider, Route, utcnow
 from app.services import audit
 from app.services.access import Actor, authorize
 from app.services.rows import check_version, flush_guarded
-from generator import build
-from generator.routes import RouteRow
+from generator import build, render
+from generator.build import REVISION_KEY
+from generator.routes import ROUTE_KEY, ROUTE_PREFIX, RouteRow
 
 AGENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # route problem text → the form field it is about
@@ -43,6 +46,27 @@ def get_route(session: Session, agent_type: str) -> Route:
     return route
 
 
+def step_choices(session: Session) -> dict[str, list[str]]:
+    """Enabled model aliases (what a route step may name) → the providers that serve each."""
+    rows = session.execute(
+        select(Model.alias, Provider.name)
+        .join(Provider, Model.provider_id == Provider.id)
+        .where(Model.enabled.is_(True), Provider.enabled.is_(True), Provider.deleted_at.is_(None))
+        .distinct()
+        .order_by(Model.alias, Provider.name)
+    )
+    choices: dict[str, list[str]] = {}
+    for alias, provider in rows:
+        choices.setdefault(alias, []).append(provider)
+    return choices
+
+
+def default_fallbacks(session: Session) -> list[str]:
+    """The `default_fallbacks` in force: tried for any model group without fallbacks of its own."""
+    row = session.get(ConfigSettings, 1)
+    return list((row.router_settings or {}).get("default_fallbacks") or []) if row else []
+
+
 def route_row(route: Route) -> RouteRow:
     return RouteRow(
         agent_type=route.agent_type,
@@ -56,10 +80,6 @@ def route_row(route: Route) -> RouteRow:
 
 def route_rows(session: Session) -> tuple[RouteRow, ...]:
     return tuple(route_row(r) for r in list_routes(session) if r.enabled)
-
-
-def down_provider_ids(session: Session) -> set[int]:
-    return set(session.scalars(select(ProviderHealth.provider_id).where(ProviderHealth.status == "down")))
 
 
 def save_route(
@@ -152,19 +172,102 @@ def remove_route(session: Session, *, actor: Actor, agent_type: str) -> None:
 
 def route_errors(session: Session, candidate: RouteRow) -> list[FieldError]:
     """The generator's verdict on this route with today's enabled providers and models."""
+    return _build_with(session, candidate)[1]
+
+
+def _build_with(session: Session, candidate: RouteRow) -> tuple[dict[str, Any], list[FieldError]]:
+    """The config built from today's rows with this route as the only one, and its problems."""
     from app.services.config import load_input  # config imports this module for its input
 
     rows = dataclasses.replace(load_input(session, routes=False), routes=(candidate,))
     try:
-        build.build_config(rows, revision=0)
+        return build.build_config(rows, revision=0), []
     except build.BuildError as exc:
         prefix = f"route {candidate.agent_type}: "
-        return [
+        errors = [
             FieldError(_field_of(problem, candidate), problem.removeprefix(prefix))
             for problem in exc.problems
             if problem.startswith(prefix)
         ]
-    return []
+        return exc.config, errors
+
+
+@dataclass(frozen=True)
+class RoutePreview:
+    """The YAML a route produces (its step groups' deployments and fallbacks), or why it cannot."""
+
+    text: str
+    errors: list[FieldError]
+
+
+def preview_route(
+    session: Session,
+    *,
+    agent_type: str,
+    model: str,
+    fallbacks: list[str] | tuple[str, ...] = (),
+    max_cost_usd: float | None = None,
+    local_only: bool = False,
+    weights: dict[str, dict[str, float]] | None = None,
+) -> RoutePreview:
+    """Render one route, saved or not, with today's rows; nothing is stored."""
+    name = agent_type.strip().lower() or "new-route"
+    steps = [s.strip() for s in [model or "", *fallbacks]]
+    candidate = RouteRow(
+        agent_type=name,
+        model=steps[0],
+        fallbacks=tuple(steps[1:]),
+        max_cost_usd=max_cost_usd,
+        local_only=local_only,
+        weights=weights or {},
+    )
+    config, errors = _build_with(session, candidate)
+    part = route_part(config, name)
+    return RoutePreview(render.render_body(part) if part["model_list"] else "", errors)
+
+
+def route_part(config: dict[str, Any], agent_type: str) -> dict[str, Any]:
+    """The pieces of a config one route produced: its deployments and its groups' fallbacks."""
+    deployments = []
+    for deployment in config.get("model_list") or []:
+        info = deployment.get("model_info") or {}
+        if info.get(ROUTE_KEY) == agent_type:
+            # the revision stamp belongs to an apply, not to the route
+            info = {k: v for k, v in info.items() if k != REVISION_KEY}
+            deployments.append({**deployment, "model_info": info})
+    base = f"{ROUTE_PREFIX}{agent_type}"
+    router = config.get("router_settings") or {}
+    out: dict[str, Any] = {"model_list": deployments, "router_settings": {}}
+    for key in ("fallbacks", "context_window_fallbacks"):
+        entries = [
+            entry
+            for entry in router.get(key) or []
+            if any(group == base or group.startswith(f"{base}/") for group in entry)
+        ]
+        if entries:
+            out["router_settings"][key] = entries
+    return out
+
+
+def parse_weights(lines: Iterable[str]) -> dict[str, dict[str, float]]:
+    """ALIAS@PROVIDER=WEIGHT lines (blank ones skipped) → {alias: {provider: weight}}."""
+    weights: dict[str, dict[str, float]] = {}
+    for line in lines:
+        pair = line.strip()
+        if not pair:
+            continue
+        target, _, value = pair.partition("=")
+        alias, _, provider = target.partition("@")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not alias.strip() or not provider.strip() or not weight > 0:
+            raise ValidationError(
+                [FieldError("weights", f"'{pair}' is not ALIAS@PROVIDER=WEIGHT with a weight above 0")]
+            )
+        weights.setdefault(alias.strip(), {})[provider.strip()] = weight
+    return weights
 
 
 def _field_of(problem: str, route: RouteRow) -> str:

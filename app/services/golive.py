@@ -1,0 +1,106 @@
+"""Putting a written revision live: which revision the proxy serves, and what became of a new one.
+
+Our supervisor picks a new file up, reloads the proxy and reports; a stock LiteLLM image (or a proxy
+no supervisor of ours runs) loads it only when restarted, so the operator gets the command instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.crypto import load_master_key
+from app.proxy import supervisor
+from app.settings import Settings
+
+STOCK_RESTART = "docker compose restart litellm"
+
+
+@dataclass(frozen=True)
+class ProxyStatus:
+    """The revision the proxy serves, as far as we can tell, and how we know."""
+
+    supervised: bool  # our supervisor runs here and reloads on every new file
+    live_revision: int | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class GoLive:
+    """What became of a written revision: live, failed (and the last good one restored), or neither yet."""
+
+    number: int
+    outcome: str  # live | failed | waiting_restart | no_report
+    message: str
+    ms: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("live", "waiting_restart")
+
+
+def _running_supervisors(settings: Settings) -> list[supervisor.ProxyState]:
+    return [] if settings.proxy_mode == "stock" else supervisor.replica_states(settings)
+
+
+def needs_restart(settings: Settings) -> bool:
+    """True when no supervisor of ours will load a new file: the proxy must be restarted for it."""
+    return not _running_supervisors(settings)
+
+
+def served_revision(settings: Settings) -> int | None:
+    """The newest revision stamp the proxy answers with, or None when it does not answer."""
+    served = supervisor.served_revisions(
+        settings.proxy_host, settings.proxy_port, load_master_key(settings) or ""
+    )
+    return max((r for r in served or () if isinstance(r, int)), default=None)
+
+
+def proxy_status(settings: Settings) -> ProxyStatus:
+    """From the supervisors' state files when they run here, else by asking the proxy itself.
+
+    With several proxies (the `ha` profile) the live revision is the oldest one any of them serves.
+    """
+    states = _running_supervisors(settings)
+    if states:
+        booted = [s for s in states if s.master_pid is not None]
+        if not booted:
+            return ProxyStatus(True, None, "the supervisor waits for the first config apply")
+        revisions = [s.live_revision for s in booted if s.live_revision is not None]
+        details = []
+        for state in states:
+            last = state.last_reload
+            line = f"last reload: {last.message}" if last else "no reload yet"
+            details.append(
+                line if len(states) == 1 else f"{state.label}: revision {state.live_revision}, {line}"
+            )
+        return ProxyStatus(True, min(revisions) if revisions else None, "; ".join(details))
+    where = f"{settings.proxy_host}:{settings.proxy_port}"
+    live = served_revision(settings)
+    if live is None:
+        return ProxyStatus(False, None, f"no llm-admin supervisor; the proxy at {where} did not answer")
+    return ProxyStatus(False, live, f"no llm-admin supervisor; the proxy at {where} serves revision {live}")
+
+
+def go_live(settings: Settings, number: int) -> GoLive:
+    """Wait for the supervisor's verdict on revision `number`, or say which restart loads it."""
+    if needs_restart(settings):
+        why = (
+            "the proxy runs the stock LiteLLM image"
+            if settings.proxy_mode == "stock"
+            else "no llm-admin supervisor runs here"
+        )
+        return GoLive(
+            number,
+            "waiting_restart",
+            f"revision {number} applied, waiting for restart: {why}, so restart the proxy to load it "
+            f"(e.g. `{STOCK_RESTART}`)",
+        )
+    result = supervisor.wait_for_report(settings, lambda r: r.revision == number)
+    if result is None:
+        return GoLive(
+            number,
+            "no_report",
+            f"revision {number} written, but the supervisor did not report on it; "
+            "see `llm-admin proxy status`",
+        )
+    return GoLive(number, "live" if result.ok else "failed", result.message, result.ms)
