@@ -1,6 +1,80 @@
-"""health page: being built (issue 6)."""
+"""Health and alerts: each provider's status and latency over time, and the alert feed."""
 
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
 import streamlit as st
 
-st.title("health")
-st.info("This page is being built.")
+from app import db
+from app.errors import LlmAdminError
+from app.models import utcnow
+from app.services import alerts, health
+
+STATUS_ICON = {"healthy": "🟢", "degraded": "🟡", "down": "🔴", "unknown": "⚪", "skipped": "⚪"}
+HOURS = {"1 hour": 1, "6 hours": 6, "24 hours": 24, "7 days": 24 * 7}
+
+actor = st.session_state.actor
+st.title("Health and alerts")
+
+with db.Session.begin() as session:
+    current = health.list_health(session)
+if not current:
+    st.info("No providers yet: add one on the Providers page; `llm-admin monitor` then probes it.")
+else:
+    st.dataframe(
+        [
+            {
+                "Provider": h.name,
+                "Status": f"{STATUS_ICON.get(h.status, '⚪')} {h.status}",
+                "Latency (ms)": None if h.latency_ms is None else round(h.latency_ms),
+                "Failures in a row": h.consecutive_failures,
+                "Checked (UTC)": h.checked_at.strftime("%Y-%m-%d %H:%M:%S") if h.checked_at else "never",
+                "Last error": h.error or "",
+            }
+            for h in current
+        ],
+        hide_index=True,
+        key="health_table",
+    )
+
+    window = st.segmented_control("Over the last", list(HOURS), default="24 hours", key="health_window")
+    since = utcnow() - timedelta(hours=HOURS[window or "24 hours"])
+    with db.Session.begin() as session:
+        points = health.health_history(session, since=since)
+    if not points:
+        st.caption("No probes in this window yet: the monitor probes every 30 seconds when it runs.")
+    else:
+        frame = pd.DataFrame(
+            {"at": p.at, "provider": p.provider, "latency": p.latency_ms, "up": 1 if p.ok else 0}
+            for p in points
+        )
+        st.subheader("Latency (ms)")
+        st.line_chart(frame, x="at", y="latency", color="provider")
+        st.subheader("Probes that succeeded (share per hour)")
+        hourly = frame.set_index("at").groupby("provider").resample("1h")["up"].mean().reset_index()
+        st.line_chart(hourly, x="at", y="up", color="provider")
+
+st.header("Alerts")
+show_all = st.toggle("Include acknowledged", key="alerts_all")
+with db.Session.begin() as session:
+    feed = alerts.list_alerts(session, include_acknowledged=show_all)
+    rows = [(a.id, a.at, a.severity, a.kind, a.message, a.occurrences, a.acknowledged_by) for a in feed]
+if not rows:
+    st.success("No open alerts.")
+for alert_id, at, severity, kind, message, seen, acked_by in rows:
+    with st.container(border=True):
+        left, right = st.columns([5, 1])
+        left.markdown(f"**{severity.upper()}** · {kind} · {at:%Y-%m-%d %H:%M} UTC · seen {seen}×")
+        left.write(message)
+        if acked_by:
+            right.caption(f"acknowledged by {acked_by}")
+        elif actor.can("operate") and right.button("Acknowledge", key=f"ack_{alert_id}"):
+            try:
+                with db.Session.begin() as session:
+                    alerts.acknowledge(session, actor=actor, alert_id=alert_id)
+            except LlmAdminError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()
