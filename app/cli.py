@@ -6,7 +6,6 @@ import argparse
 import getpass
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -126,6 +125,11 @@ def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
     else:
         out(migrate.current(url))
     return 0
+
+
+def subcommands_of(parser: argparse.ArgumentParser) -> Any:
+    """The sub-command group of a command (`llm-admin config ...`), for modules that add to it."""
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
 
 def confirm(question: str) -> bool:
@@ -422,9 +426,7 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
         with ctx.session() as session:
             values = secrets_service.export_env(session, ring=ctx.ring())
         files.write_env_file(Path(args.file), values)
-        out(
-            f"wrote {len(values)} secret(s) to {args.file} (mode 0600); pass it to the proxy with --env-file"
-        )
+        out(f"wrote {len(values)} secret(s) to {args.file} (mode 0600); pass it to the proxy with --env-file")
         return 0
     if args.action == "history":
         with ctx.session() as session:
@@ -548,30 +550,34 @@ def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
             return runner.run()
         except RuntimeError as exc:
             raise LlmAdminError(str(exc)) from None
-    if state is None or not state.running:
+    states = supervisor.replica_states(settings)
+    if not states:
         if args.action == "reload":
             raise LlmAdminError(f"no llm-admin supervisor runs here; restart the proxy: `{STOCK_RESTART}`")
         return _stock_status(ctx)
-    if args.action == "reload" and state.master_pid is None:
-        raise LlmAdminError("the supervisor is waiting for the first config: run `llm-admin config apply`")
     if args.action == "reload":
-        before = state.last_reload.at if state.last_reload else 0.0
-        os.kill(state.supervisor_pid, signal.SIGHUP)
-        result = supervisor.wait_for_report(settings, lambda r: r.at > before)
+        if any(s.master_pid is None for s in states):
+            raise LlmAdminError("a supervisor waits for the first config: run `llm-admin config apply`")
+        asked = time.time()
+        files.write_atomic(supervisor.reload_request_path(settings), f"{asked}\n", mode=0o644)
+        result = supervisor.wait_for_report(settings, lambda r: r.at > asked)
         if result is None:
             raise LlmAdminError("the supervisor did not report a reload; see data/logs/proxy.log")
         out(result.message)
         return 0 if result.ok else 1
-    if state.master_pid is None:
-        out(f"supervisor pid {state.supervisor_pid}: waiting for the first `llm-admin config apply`")
-        return 0
-    workers = supervisor.child_pids(state.master_pid)
-    out(f"supervisor pid {state.supervisor_pid}, proxy on {state.host}:{state.port}")
-    out(f"revision live: {state.live_revision}")
-    out(f"workers: {len(workers)} running (of {state.workers})")
-    out(f"uptime: {time.time() - state.started_at:.0f} s")
-    last = state.last_reload
-    out(f"last reload: {last.message if last else 'none'}")
+    for state in states:
+        if len(states) > 1:
+            out(f"[{state.label}]")
+        if state.master_pid is None:
+            out(f"supervisor pid {state.supervisor_pid}: waiting for the first `llm-admin config apply`")
+            continue
+        workers = supervisor.child_pids(state.master_pid)
+        out(f"supervisor pid {state.supervisor_pid}, proxy on {state.host}:{state.port}")
+        out(f"revision live: {state.live_revision}")
+        out(f"workers: {len(workers)} running (of {state.workers})")
+        out(f"uptime: {time.time() - state.started_at:.0f} s")
+        last = state.last_reload
+        out(f"last reload: {last.message if last else 'none'}")
     return 0
 
 
@@ -736,9 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_alerts)
 
     # command groups kept in their own modules; imported here because they import this one
-    from app import cli_budgets, cli_monitor, cli_routing
+    from app import cli_budgets, cli_deploy, cli_monitor, cli_routing
 
-    for module in (cli_routing, cli_budgets, cli_monitor):
+    for module in (cli_routing, cli_budgets, cli_monitor, cli_deploy):
         module.register(sub)
     return parser
 

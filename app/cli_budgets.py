@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Any
 
-from app.cli import Context, out, table
+from app.cli import Context, out, subcommands_of, table
 from app.errors import LlmAdminError
 from app.models import Budget
 from app.services import budgets, recommendations, webhooks
@@ -127,10 +127,6 @@ def cmd_recommend(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> Any:
-    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-
-
 def register(sub: Any) -> None:
     """Add the budget and recommend commands, and `alerts deliver`, to the top-level parser."""
     p = sub.add_parser("budget", help="daily or monthly spend limits per provider or route")
@@ -151,7 +147,7 @@ def register(sub: Any) -> None:
     bsub.add_parser("check", help="check spend now and raise the alerts due (the monitor does this)")
     p.set_defaults(func=cmd_budget)
 
-    deliver = _subcommands(sub.choices["alerts"]).add_parser(
+    deliver = subcommands_of(sub.choices["alerts"]).add_parser(
         "deliver", help="send undelivered alerts to LLM_ADMIN_ALERT_WEBHOOK_URL now"
     )
     deliver.add_argument("--timeout", type=float, default=5.0)
