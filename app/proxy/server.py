@@ -19,7 +19,10 @@ from gunicorn.app.base import BaseApplication
 # (not the hooks module itself: it reads the config it serves when imported) and LiteLLM's lazy imports.
 WARM_IMPORTS = (
     "app.proxy.secrets",
+    "app.proxy.cost_limit",
+    "app.proxy.budget_gate",
     "app.services.alerts",
+    "app.services.usage",
     "sqlalchemy.dialects.sqlite",
     "sqlalchemy.dialects.postgresql.psycopg",
     "litellm.integrations.custom_logger",
