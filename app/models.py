@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -331,3 +334,52 @@ class Budget(Base):
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (UniqueConstraint("scope", "target", "period"),)
+
+
+class UsageRollup(Base):
+    """Usage events summed per UTC day, kept by the proxy's event writer in the same transaction.
+
+    A data cube: `grain` says which of provider (1), model group (2) and route (4) a row keeps; the
+    others hold "". Every event adds to all eight grains, so each question the usage page asks
+    reads only the rows of one grain, whatever the number of events.
+    """
+
+    __tablename__ = "usage_rollups"
+    grain: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    # "" also stands for an event without one (no route, unknown provider)
+    provider: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model_group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    route: Mapped[str] = mapped_column(String(255), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    failures: Mapped[int] = mapped_column(BigInteger)
+    fallbacks: Mapped[int] = mapped_column(BigInteger)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_usage_rollups_provider", "grain", "provider", "day"),
+        Index("ix_usage_rollups_route", "grain", "route", "day"),
+    )
+
+
+class UsageLatencyRollup(Base):
+    """How many successful requests per UTC day fell in each latency bucket (about 1% wide), per
+    grain of provider (1) and route (4): p50/p95 for any range without reading the events."""
+
+    __tablename__ = "usage_latency_rollups"
+    grain: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(100), primary_key=True)
+    route: Mapped[str] = mapped_column(String(255), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    # the extremes seen in the bucket: a percentile that falls on one of them is exact
+    min_ms: Mapped[float] = mapped_column(Float)
+    max_ms: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_usage_latency_rollups_provider", "grain", "provider", "day"),
+        Index("ix_usage_latency_rollups_route", "grain", "route", "day"),
+    )

@@ -1,6 +1,174 @@
-"""usage page: being built (issue 6)."""
+"""Usage and costs: spend by provider, model group, route and day; requests, tokens, errors, latency;
+budgets; cheaper models; the aggregated rows as CSV."""
 
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+
+import pandas as pd
 import streamlit as st
 
-st.title("usage")
-st.info("This page is being built.")
+from app import db, ui
+from app.services import recommendations, usage
+
+DEFAULT_DAYS = 30
+TOP = 15  # bars per chart; the table under it lists them all
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def cheaper_models(database_url: str) -> list[recommendations.Recommendation]:
+    """The recommendations over the last 30 days; they read the raw events, so kept for 5 minutes."""
+    with db.Session.begin() as session:
+        return recommendations.recommend(session, days=30)
+
+
+def usage_csv(start: date, end: date, provider: str | None, route: str | None) -> str:
+    """The aggregated rows, made when the download button is clicked (on a thread of its own)."""
+    with db.Session.begin() as session:
+        return usage.export_csv(session, start=start, end=end, provider=provider, route=route)
+
+
+def provider_label(name: str | None) -> str:
+    return "All providers" if name is None else (name or "(unknown provider)")
+
+
+def route_label(name: str | None) -> str:
+    return "All routes" if name is None else (name or "(no route)")
+
+
+def table(rows: list[usage.UsageRow], name: str, label: str = "") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            name: [str(r.key) or label for r in rows],
+            "Cost (USD)": [r.cost_usd for r in rows],
+            "Requests": [r.requests for r in rows],
+            "Tokens": [r.tokens for r in rows],
+            "Errors": [r.failures for r in rows],
+            "Error rate": [r.error_rate for r in rows],
+            "Fallbacks": [r.fallbacks for r in rows],
+        }
+    )
+
+
+def breakdown(rows: list[usage.UsageRow], name: str, label: str, key: str) -> None:
+    frame = table(rows, name, label)
+    st.bar_chart(frame.head(TOP), x=name, y="Cost (USD)", horizontal=True, sort="-Cost (USD)")
+    st.dataframe(
+        frame,
+        key=key,
+        hide_index=True,
+        column_config={
+            "Cost (USD)": st.column_config.NumberColumn(format="$%.4f"),
+            "Error rate": st.column_config.NumberColumn(format="percent"),
+        },
+    )
+
+
+def latency(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f} ms"
+
+
+st.title("Usage and costs")
+today = datetime.now(UTC).date()
+default = (today - timedelta(days=DEFAULT_DAYS - 1), today)
+picked = st.date_input("Dates (UTC)", value=default, max_value=today, format="YYYY-MM-DD", key="usage_dates")
+# while a range is being picked the widget holds only its first day; cleared, none
+dates = [d for d in (picked if isinstance(picked, tuple) else (picked,)) if isinstance(d, date)]
+start, end = (dates[0], dates[-1]) if dates else default
+
+with db.Session.begin() as session:
+    provider_names, route_names = usage.filter_options(session, start=start, end=end)
+left, right = st.columns(2)
+provider = left.selectbox(
+    "Provider", [None, *provider_names], format_func=provider_label, key="usage_provider"
+)
+route = right.selectbox("Route", [None, *route_names], format_func=route_label, key="usage_route")
+
+with db.Session.begin() as session:
+    report = usage.usage_report(session, start=start, end=end, provider=provider, route=route)
+    budget_rows = usage.budget_statuses(session)
+
+totals = report.totals
+cells = st.columns(6)
+cells[0].metric("Requests", f"{totals.requests:,}")
+cells[1].metric("Tokens", f"{totals.tokens:,}")
+cells[2].metric("Cost", f"${totals.cost_usd:,.2f}")
+cells[3].metric("Error rate", "–" if totals.error_rate is None else f"{totals.error_rate:.1%}")
+cells[4].metric("p50 latency", latency(report.p50_ms), help="successful requests, to within 0.5%")
+cells[5].metric("p95 latency", latency(report.p95_ms), help="successful requests, to within 0.5%")
+
+scope = "" if provider is None else f" for {provider_label(provider)}"
+scope += "" if route is None else f" through {route_label(route)}"
+if report.empty:
+    st.info(
+        f"No requests from {start:%Y-%m-%d} to {end:%Y-%m-%d}{scope}. Requests through the proxy show "
+        "here about a second after they are served; pick a wider date range to see older ones."
+    )
+else:
+    st.subheader("Spend by day")
+    days = pd.DataFrame(
+        {"Day": [r.key for r in report.by_day], "Cost (USD)": [r.cost_usd for r in report.by_day]}
+    )
+    st.line_chart(days, x="Day", y="Cost (USD)")
+    by_provider, by_group, by_route = st.tabs(["By provider", "By model group", "By route"])
+    with by_provider:
+        breakdown(report.by_provider, "Provider", "(unknown provider)", "usage_by_provider")
+    with by_group:
+        breakdown(report.by_model_group, "Model group", "(unknown)", "usage_by_model_group")
+    with by_route:
+        breakdown(report.by_route, "Route", "(no route)", "usage_by_route")
+    st.download_button(
+        "Download CSV",
+        data=partial(usage_csv, start, end, provider, route),
+        file_name=f"usage-{start:%Y%m%d}-{end:%Y%m%d}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key="usage_csv",
+    )
+
+st.subheader("Budgets")
+if not budget_rows:
+    st.caption(
+        "No budgets yet. Add one with "
+        "`llm-admin budget add --provider NAME --period monthly --limit-usd 100`."
+    )
+for budget in budget_rows:
+    state = (
+        "exhausted, enforced"
+        if budget.exhausted and budget.enforce
+        else "exhausted"
+        if budget.exhausted
+        else ""
+    )
+    st.progress(
+        min(budget.percent / 100, 1.0),
+        text=(
+            f"{budget.scope} **{budget.target}** ({budget.period}): ${budget.spent_usd:,.2f} of "
+            f"${budget.limit_usd:,.2f} ({budget.percent:.0f}%){' — ' + state if state else ''}"
+        ),
+    )
+
+st.subheader("Cheaper models")
+found = cheaper_models(ui.settings().database_url)
+if not found:
+    st.caption("No cheaper model fits any route's traffic and capabilities over the last 30 days.")
+else:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Route": [r.route for r in found],
+                "Now": [r.current for r in found],
+                "Cheaper": [r.candidate for r in found],
+                "Providers": [", ".join(r.providers) for r in found],
+                "$/1M in": [r.input_cost_per_1m for r in found],
+                "$/1M out": [r.output_cost_per_1m for r in found],
+                "Requests (30 d)": [r.requests for r in found],
+                "Cost (30 d)": [r.actual_cost_usd for r in found],
+                "Would cost": [r.estimated_cost_usd for r in found],
+                "Saving": [r.saving_usd for r in found],
+            }
+        ),
+        key="usage_recommendations",
+        hide_index=True,
+    )

@@ -29,7 +29,7 @@ from app import db
 from app.models import UsageEvent
 from app.proxy import cost_limit
 from app.proxy.budget_gate import BudgetGate
-from app.services import alerts
+from app.services import alerts, usage
 from app.settings import load_settings
 from generator.build import REVISION_KEY
 from generator.routes import LOCAL_ONLY_KEY, ROUTE_KEY, ROUTE_PREFIX, STEP_KEY
@@ -163,6 +163,7 @@ class EventWriter:
         with db.Session.begin() as session:
             for start in range(0, len(rows), BATCH):
                 session.execute(insert(UsageEvent), rows[start : start + BATCH])
+            usage.add_to_rollups(session, rows)  # the usage page's daily sums, in the same transaction
             for alert in failovers:
                 alerts.raise_alert(session, **alert)
             if dropped:

@@ -1,0 +1,551 @@
+"""Usage and costs: spend, requests, tokens, errors and latency over a date range, from the daily rollups.
+
+Every usage event also adds to `usage_rollups` (a cube over provider, model group and route per UTC
+day) and, when it succeeded with a known latency, to `usage_latency_rollups` (a histogram with
+buckets about 1% wide), in the transaction that inserts it (`add_to_rollups`, called by the proxy's
+event writer). The page's questions then read one grain's rows for the range: a few thousand rows at
+most, however many millions of events there are. Sums and counts are exact; p50/p95 are the
+nearest-rank percentiles of successful requests, exact when the rank falls on a bucket's smallest or
+largest value (so for a handful of requests), else within 0.5%. Days are UTC days.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Date, Integer, Select, case, cast, delete, func, insert, literal, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.errors import FieldError, ValidationError
+from app.models import Budget, UsageEvent, UsageLatencyRollup, UsageRollup, as_utc, utcnow
+from app.services.budgets import ROUTE_PREFIX, BudgetStatus, period_bounds
+
+# grain bits: which dimensions a rollup row keeps
+PROVIDER, MODEL_GROUP, ROUTE = 1, 2, 4
+GRAINS = tuple(range(8))
+LATENCY_GRAINS = (0, PROVIDER, ROUTE, PROVIDER | ROUTE)
+# latency buckets: (GAMMA^(b-1), GAMMA^b] ms; the middle value is within 0.5% of any value in it
+GAMMA = 1.01
+LOG_GAMMA = math.log(GAMMA)
+MIN_LATENCY_MS = 0.01
+_CHUNK = 500
+_SUMS = ("requests", "failures", "fallbacks", "prompt_tokens", "completion_tokens", "cost_usd")
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """The figures of one group (a day, a provider, a model group, a route) or of the whole range."""
+
+    key: str | date
+    requests: int = 0
+    failures: int = 0
+    fallbacks: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def error_rate(self) -> float | None:
+        """Failed requests as a fraction of all requests; None when there were none."""
+        return self.failures / self.requests if self.requests else None
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Usage over [start, end] (UTC days, both included), for one provider and/or route if given."""
+
+    start: date
+    end: date
+    provider: str | None
+    route: str | None
+    totals: UsageRow
+    p50_ms: float | None  # successful requests only
+    p95_ms: float | None
+    by_day: list[UsageRow] = field(default_factory=list)  # every day of the range, oldest first
+    by_provider: list[UsageRow] = field(default_factory=list)  # dearest first
+    by_model_group: list[UsageRow] = field(default_factory=list)
+    by_route: list[UsageRow] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return self.totals.requests == 0
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def latency_bucket(latency_ms: float) -> int:
+    """The histogram bucket of a latency."""
+    return math.ceil(math.log(max(latency_ms, MIN_LATENCY_MS)) / LOG_GAMMA)
+
+
+def bucket_value(bucket: int) -> float:
+    """The value a bucket stands for: within 0.5% of every latency in it."""
+    return 2 * GAMMA**bucket / (GAMMA + 1)
+
+
+def _day(moment: datetime) -> date:
+    return as_utc(moment).astimezone(UTC).date()
+
+
+def add_to_rollups(session: Session, events: Iterable[Mapping[str, Any]]) -> None:
+    """Add usage events (UsageEvent column values, as the proxy hook builds them) to the rollups.
+
+    Summed per key in Python first, then upserted with one statement per table, keys in a fixed
+    order so that two writers adding to the same rows wait for each other instead of deadlocking.
+    """
+    cube: dict[tuple[int, date, str, str, str], list[Any]] = {}
+    histogram: dict[tuple[int, date, str, str, int], list[Any]] = {}
+    for event in events:
+        day = _day(event.get("at") or utcnow())
+        dims = (event.get("provider") or "", event.get("model_group") or "", event.get("route") or "")
+        ok = event.get("status") == "success"
+        values = (
+            1,
+            0 if ok else 1,
+            1 if event.get("fallback") else 0,
+            int(event.get("prompt_tokens") or 0),
+            int(event.get("completion_tokens") or 0),
+            float(event.get("cost_usd") or 0.0),
+        )
+        for grain in GRAINS:
+            key = (grain, day, *_kept(grain, *dims))
+            sums = cube.get(key)
+            if sums is None:
+                cube[key] = list(values)
+            else:
+                for i, value in enumerate(values):
+                    sums[i] += value
+        latency = event.get("latency_ms")
+        if ok and latency is not None:
+            ms = float(latency)
+            bucket = latency_bucket(ms)
+            for grain in LATENCY_GRAINS:
+                provider, _, route = _kept(grain, *dims)
+                seen = histogram.setdefault((grain, day, provider, route, bucket), [0, ms, ms])
+                seen[0] += 1
+                seen[1], seen[2] = min(seen[1], ms), max(seen[2], ms)
+    cube_rows = [
+        dict(zip(("grain", "day", "provider", "model_group", "route", *_SUMS), (*key, *sums), strict=True))
+        for key, sums in sorted(cube.items())
+    ]
+    hist_rows = [
+        {
+            "grain": g,
+            "day": d,
+            "provider": p,
+            "route": r,
+            "bucket": b,
+            "requests": n,
+            "min_ms": lo,
+            "max_ms": hi,
+        }
+        for (g, d, p, r, b), (n, lo, hi) in sorted(histogram.items())
+    ]
+    _upsert(session, UsageRollup, dict.fromkeys(_SUMS, "sum"), cube_rows)
+    _upsert(session, UsageLatencyRollup, {"requests": "sum", "min_ms": "min", "max_ms": "max"}, hist_rows)
+
+
+def _kept(grain: int, provider: str, group: str, route: str) -> tuple[str, str, str]:
+    """The dimensions a grain keeps; "" for those it sums over."""
+    return (
+        provider if grain & PROVIDER else "",
+        group if grain & MODEL_GROUP else "",
+        route if grain & ROUTE else "",
+    )
+
+
+def _upsert(session: Session, model: Any, combine: Mapping[str, str], rows: list[dict[str, Any]]) -> None:
+    """Insert rows, or combine them with the rows already there ("sum", "min" or "max" per column)."""
+    table = model.__table__
+    dialect = session.get_bind().dialect.name
+    upsert: Any
+    if dialect == "postgresql":
+        upsert, least, greatest = postgresql.insert, "least", "greatest"
+    elif dialect == "sqlite":
+        upsert, least, greatest = sqlite.insert, "min", "max"  # scalar when given two arguments
+    else:  # pragma: no cover - the two backends we support
+        raise NotImplementedError(f"usage rollups need SQLite or PostgreSQL, not {dialect}")
+    how: dict[str, Callable[[Any, Any], Any]] = {
+        "sum": lambda old, new: old + new,
+        "min": getattr(func, least),
+        "max": getattr(func, greatest),
+    }
+    if not rows:
+        return
+    stmt = upsert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[c.name for c in table.primary_key.columns],
+        set_={name: how[kind](table.c[name], stmt.excluded[name]) for name, kind in combine.items()},
+    )
+    # one statement, many parameter sets: compiled once (and cached), sent in batches by the driver
+    session.execute(stmt, rows)
+
+
+def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
+    """Insert usage events and add them to the rollups, in the caller's transaction."""
+    for start in range(0, len(events), _CHUNK):
+        session.execute(insert(UsageEvent), [dict(e) for e in events[start : start + _CHUNK]])
+    add_to_rollups(session, events)
+
+
+def _day_sql(session: Session) -> ColumnElement[Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone(literal("UTC", literal_execute=True), UsageEvent.at), Date)
+    return func.date(UsageEvent.at)  # SQLite keeps UTC times as text
+
+
+def _ensure_sqlite_math(session: Session) -> None:
+    """ln() and ceil() on SQLite builds without the math functions."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    try:
+        connection.execute(text("SELECT ceil(ln(2.0))"))
+    except Exception:  # pragma: no cover - depends on how SQLite was built
+        raw: Any = connection.connection.driver_connection
+        raw.create_function("ln", 1, math.log, deterministic=True)
+        raw.create_function("ceil", 1, math.ceil, deterministic=True)
+
+
+def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
+    """Recompute the rollups from the usage events (of days from `since` on, or all): the backfill.
+
+    The finest grains are summed from the events in SQL, the coarser ones from those rows. Safe
+    while the proxy writes: a writer's events are either in the sums or added after them; a rebuild
+    that meets a row a writer has just created fails as a duplicate key, and can be run again.
+    """
+    _ensure_sqlite_math(session)
+    for model in (UsageRollup, UsageLatencyRollup):
+        session.execute(delete(model).where(model.day >= since) if since else delete(model))
+    start = datetime.combine(since, time(), UTC) if since else None
+    day = _day_sql(session).label("day")
+    failed = case((UsageEvent.status == "success", 0), else_=1)
+    events = select(
+        day,
+        func.coalesce(UsageEvent.provider, "").label("provider"),
+        func.coalesce(UsageEvent.model_group, "").label("model_group"),
+        func.coalesce(UsageEvent.route, "").label("route"),
+        failed.label("failed"),
+        case((UsageEvent.fallback, 1), else_=0).label("fallback"),
+        UsageEvent.prompt_tokens,
+        UsageEvent.completion_tokens,
+        UsageEvent.cost_usd,
+        UsageEvent.status,
+        UsageEvent.latency_ms,
+    )
+    if start is not None:
+        events = events.where(UsageEvent.at >= start)
+    e = events.subquery()
+    finest = PROVIDER | MODEL_GROUP | ROUTE
+    session.execute(
+        insert(UsageRollup).from_select(
+            ["grain", "day", "provider", "model_group", "route", *_SUMS],
+            select(
+                literal(finest),
+                e.c.day,
+                e.c.provider,
+                e.c.model_group,
+                e.c.route,
+                func.count(),
+                func.sum(e.c.failed),
+                func.sum(e.c.fallback),
+                func.sum(e.c.prompt_tokens),
+                func.sum(e.c.completion_tokens),
+                func.sum(e.c.cost_usd),
+            ).group_by(e.c.day, e.c.provider, e.c.model_group, e.c.route),
+        )
+    )
+    for grain in GRAINS[:-1]:
+        session.execute(insert(UsageRollup).from_select(*_coarser(UsageRollup, finest, grain, since)))
+    latency = case((e.c.latency_ms < MIN_LATENCY_MS, MIN_LATENCY_MS), else_=e.c.latency_ms)
+    bucket = cast(func.ceil(func.ln(latency) / LOG_GAMMA), Integer).label("bucket")
+    buckets = (
+        select(e.c.day, e.c.provider, e.c.route, e.c.latency_ms, bucket)
+        .where(e.c.status == "success", e.c.latency_ms.is_not(None))
+        .subquery()
+    )
+    session.execute(
+        insert(UsageLatencyRollup).from_select(
+            ["grain", "day", "provider", "route", "bucket", "requests", "min_ms", "max_ms"],
+            select(
+                literal(PROVIDER | ROUTE),
+                buckets.c.day,
+                buckets.c.provider,
+                buckets.c.route,
+                buckets.c.bucket,
+                func.count(),
+                func.min(buckets.c.latency_ms),
+                func.max(buckets.c.latency_ms),
+            ).group_by(buckets.c.day, buckets.c.provider, buckets.c.route, buckets.c.bucket),
+        )
+    )
+    for grain in LATENCY_GRAINS[:-1]:
+        session.execute(
+            insert(UsageLatencyRollup).from_select(
+                *_coarser(UsageLatencyRollup, PROVIDER | ROUTE, grain, since)
+            )
+        )
+
+
+def _coarser(model: Any, source: int, grain: int, since: date | None) -> tuple[list[str], Select[Any]]:
+    """INSERT ... SELECT parts that sum the rows of grain `source` into rows of `grain`."""
+    dims = [name for name in ("provider", "model_group", "route") if hasattr(model, name)]
+    bits = {"provider": PROVIDER, "model_group": MODEL_GROUP, "route": ROUTE}
+    kept = [getattr(model, name) for name in dims if grain & bits[name]]
+    extra = [model.bucket] if model is UsageLatencyRollup else []
+    columns: list[Any] = [literal(grain), model.day]
+    columns += [getattr(model, name) if grain & bits[name] else literal("") for name in dims]
+    if model is UsageRollup:
+        names = list(_SUMS)
+        columns += [func.sum(getattr(model, name)) for name in _SUMS]
+    else:
+        names = ["bucket", "requests", "min_ms", "max_ms"]
+        columns += [model.bucket, func.sum(model.requests), func.min(model.min_ms), func.max(model.max_ms)]
+    query = select(*columns).where(model.grain == source).group_by(model.day, *kept, *extra)
+    if since:
+        query = query.where(model.day >= since)
+    return ["grain", "day", *dims, *names], query
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _check_range(start: date, end: date) -> None:
+    if end < start:
+        raise ValidationError(
+            [FieldError("end", f"must be on or after the start ({start:%Y-%m-%d}); got {end:%Y-%m-%d}")]
+        )
+
+
+def _grain(base: int, provider: str | None, route: str | None) -> int:
+    return base | (PROVIDER if provider is not None else 0) | (ROUTE if route is not None else 0)
+
+
+def _filtered(model: Any, grain: int, start: date, end: date, provider: str | None, route: str | None) -> Any:
+    conditions = [model.grain == grain, model.day >= start, model.day <= end]
+    if provider is not None:
+        conditions.append(model.provider == provider)
+    if route is not None:
+        conditions.append(model.route == route)
+    return conditions
+
+
+def _sum_columns() -> list[Any]:
+    return [func.coalesce(func.sum(getattr(UsageRollup, name)), 0) for name in _SUMS]
+
+
+def _row(key: str | date, sums: Sequence[Any]) -> UsageRow:
+    requests, failures, fallbacks, prompt, completion, cost = sums
+    return UsageRow(
+        key, int(requests), int(failures), int(fallbacks), int(prompt), int(completion), float(cost)
+    )
+
+
+def _by(
+    session: Session, dimension: str, start: date, end: date, provider: str | None, route: str | None
+) -> list[UsageRow]:
+    bits = {"provider": PROVIDER, "model_group": MODEL_GROUP, "route": ROUTE}
+    column = getattr(UsageRollup, dimension)
+    grain = _grain(bits[dimension], provider, route)
+    rows = session.execute(
+        select(column, *_sum_columns())
+        .where(*_filtered(UsageRollup, grain, start, end, provider, route))
+        .group_by(column)
+    ).all()
+    out = [_row(str(key), sums) for key, *sums in rows]
+    out.sort(key=lambda r: (-r.cost_usd, -r.requests, str(r.key)))
+    return out
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def percentile(histogram: Sequence[tuple[int, int, float, float]], fraction: float) -> float | None:
+    """Nearest-rank percentile of a histogram [(bucket, count, min, max)] sorted by bucket.
+
+    Exact when the rank falls on the smallest or largest value of its bucket (always so when the
+    bucket holds one distinct value), else the bucket's middle kept within its extremes (within 0.5%).
+    None when the histogram is empty.
+    """
+    total = sum(row[1] for row in histogram)
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    seen = 0
+    for bucket, count, low, high in histogram:
+        if seen + count >= rank:
+            if rank == seen + 1:
+                return low
+            if rank == seen + count:
+                return high
+            return min(max(bucket_value(bucket), low), high)
+        seen += count
+    raise AssertionError("unreachable: the counts add up to the total")  # pragma: no cover
+
+
+def usage_report(
+    session: Session, *, start: date, end: date, provider: str | None = None, route: str | None = None
+) -> UsageReport:
+    """Usage from `start` to `end` (UTC days, both included), optionally of one provider and/or route.
+
+    `provider` and `route` take the values of `filter_options` ("" for events without one).
+    """
+    _check_range(start, end)
+    grain = _grain(0, provider, route)
+    daily = {
+        _as_date(day): _row(_as_date(day), sums)
+        for day, *sums in session.execute(
+            select(UsageRollup.day, *_sum_columns())
+            .where(*_filtered(UsageRollup, grain, start, end, provider, route))
+            .group_by(UsageRollup.day)
+        )
+    }
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    by_day = [daily.get(day, UsageRow(day)) for day in days]
+    totals = _row("total", [sum(getattr(r, name) for r in by_day) for name in _SUMS])
+    histogram = [
+        (int(bucket), int(count), float(low), float(high))
+        for bucket, count, low, high in session.execute(
+            select(
+                UsageLatencyRollup.bucket,
+                func.sum(UsageLatencyRollup.requests),
+                func.min(UsageLatencyRollup.min_ms),
+                func.max(UsageLatencyRollup.max_ms),
+            )
+            .where(*_filtered(UsageLatencyRollup, grain, start, end, provider, route))
+            .group_by(UsageLatencyRollup.bucket)
+            .order_by(UsageLatencyRollup.bucket)
+        )
+    ]
+    empty = totals.requests == 0
+    return UsageReport(
+        start=start,
+        end=end,
+        provider=provider,
+        route=route,
+        totals=totals,
+        p50_ms=percentile(histogram, 0.50),
+        p95_ms=percentile(histogram, 0.95),
+        by_day=by_day,
+        by_provider=[] if empty else _by(session, "provider", start, end, provider, route),
+        by_model_group=[] if empty else _by(session, "model_group", start, end, provider, route),
+        by_route=[] if empty else _by(session, "route", start, end, provider, route),
+    )
+
+
+def filter_options(session: Session, *, start: date, end: date) -> tuple[list[str], list[str]]:
+    """(providers, routes) with usage from `start` to `end`, sorted; "" stands for none/unknown."""
+    _check_range(start, end)
+
+    def distinct(grain: int, column: Any) -> list[str]:
+        query = select(column).where(*_filtered(UsageRollup, grain, start, end, None, None)).distinct()
+        return sorted(str(value) for value in session.scalars(query))
+
+    return distinct(PROVIDER, UsageRollup.provider), distinct(ROUTE, UsageRollup.route)
+
+
+CSV_COLUMNS = (
+    "day",
+    "provider",
+    "model_group",
+    "route",
+    "requests",
+    "failures",
+    "fallbacks",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+)
+
+
+def export_csv(
+    session: Session, *, start: date, end: date, provider: str | None = None, route: str | None = None
+) -> str:
+    """The aggregated usage as CSV: one line per day, provider, model group and route."""
+    _check_range(start, end)
+    grain = PROVIDER | MODEL_GROUP | ROUTE
+    query = (
+        select(
+            UsageRollup.day,
+            UsageRollup.provider,
+            UsageRollup.model_group,
+            UsageRollup.route,
+            *(getattr(UsageRollup, name) for name in _SUMS),
+        )
+        .where(*_filtered(UsageRollup, grain, start, end, provider, route))
+        .order_by(UsageRollup.day, UsageRollup.provider, UsageRollup.model_group, UsageRollup.route)
+    )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for day, provider_name, group, route_name, *sums in session.execute(query):
+        *counts, cost = sums
+        writer.writerow(
+            [
+                _as_date(day).isoformat(),
+                provider_name,
+                group,
+                route_name,
+                *(int(n) for n in counts),
+                round(cost, 9),
+            ]
+        )
+    return out.getvalue()
+
+
+def budget_statuses(session: Session, *, now: datetime | None = None) -> list[BudgetStatus]:
+    """Every budget with its spend in the current period, as `budgets.list_budgets` reports it, but
+    summed from the daily rollups (a budget's period is whole UTC days) instead of the events."""
+    moment = now or utcnow()
+    budgets = list(session.scalars(select(Budget).order_by(Budget.scope, Budget.target, Budget.period)))
+    spent: dict[tuple[str, str, str], float] = {}
+    for scope, period in {(b.scope, b.period) for b in budgets}:
+        start, end = period_bounds(period, moment)
+        column = UsageRollup.provider if scope == "provider" else UsageRollup.route
+        prefix = "" if scope == "provider" else ROUTE_PREFIX
+        targets = [prefix + b.target for b in budgets if (b.scope, b.period) == (scope, period)]
+        rows = session.execute(
+            select(column, func.sum(UsageRollup.cost_usd))
+            .where(
+                UsageRollup.grain == (PROVIDER if scope == "provider" else ROUTE),
+                UsageRollup.day >= start.date(),
+                UsageRollup.day < end.date(),
+                column.in_(targets),
+            )
+            .group_by(column)
+        )
+        for target, cost in rows:
+            spent[(scope, period, str(target).removeprefix(prefix))] = float(cost or 0.0)
+    out = []
+    for budget in budgets:
+        amount = spent.get((budget.scope, budget.period, budget.target), 0.0)
+        out.append(
+            BudgetStatus(
+                id=budget.id,
+                scope=budget.scope,
+                target=budget.target,
+                period=budget.period,
+                limit_usd=budget.limit_usd,
+                enforce=budget.enforce,
+                spent_usd=amount,
+                percent=100.0 * amount / budget.limit_usd,
+                exhausted=amount >= budget.limit_usd,
+                period_start=period_bounds(budget.period, moment)[0],
+                version=budget.version,
+            )
+        )
+    return out
