@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Integer, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFoundError
@@ -22,6 +22,7 @@ from app.models import (
     utcnow,
 )
 from app.services import alerts
+from generator.routes import ROUTE_PREFIX
 
 # Thresholds. One failed probe may be a blip: degraded. Two in a row: down, and the config is
 # re-rendered without the provider. A probe slower than DEGRADED_LATENCY_MS: degraded (still serving).
@@ -30,7 +31,6 @@ DEGRADED_LATENCY_MS = 1000.0
 STATUSES = ("unknown", "healthy", "degraded", "down")
 KEEP_HISTORY = timedelta(days=7)
 MAX_LISTED = 8  # fallbacks named in one alert; the rest are counted
-ROUTE_PREFIX = "agent/"  # callers address a route as the model name agent/<type>
 
 
 @dataclass(frozen=True)
@@ -300,6 +300,49 @@ def health_history(
         for c, name in session.execute(query)
     ]
     return points[::-1]
+
+
+@dataclass(frozen=True)
+class HealthBucket:
+    """The probes of one provider in one time bucket: for charts over many providers and days."""
+
+    provider: str
+    start: datetime
+    probes: int
+    ok_share: float
+    latency_ms: float | None  # mean of the successful probes
+
+
+def _epoch_seconds(session: Session, column: Any) -> Any:
+    if session.get_bind().dialect.name == "sqlite":  # stored as text: strftime reads it back
+        return func.cast(func.strftime("%s", column), Integer)
+    return func.extract("epoch", column)
+
+
+def health_series(
+    session: Session, *, provider_ids: Iterable[int], since: datetime, bucket_seconds: int
+) -> list[HealthBucket]:
+    """Probes grouped per provider and bucket in SQL, oldest first (not one row per probe)."""
+    bucket = func.floor(_epoch_seconds(session, HealthCheck.at) / bucket_seconds) * bucket_seconds
+    ok = case((HealthCheck.ok.is_(True), 1.0), else_=0.0)
+    latency = case((HealthCheck.ok.is_(True), HealthCheck.latency_ms), else_=None)
+    query = (
+        select(Provider.name, bucket, func.count(HealthCheck.id), func.avg(ok), func.avg(latency))
+        .join(Provider, Provider.id == HealthCheck.provider_id)
+        .where(HealthCheck.provider_id.in_(list(provider_ids)), HealthCheck.at >= since)
+        .group_by(Provider.name, bucket)
+        .order_by(bucket, Provider.name)
+    )
+    return [
+        HealthBucket(
+            name,
+            datetime.fromtimestamp(float(start), UTC),
+            int(count),
+            float(share),
+            None if mean is None else float(mean),
+        )
+        for name, start, count, share, mean in session.execute(query)
+    ]
 
 
 def prune_history(session: Session, *, before: datetime) -> int:

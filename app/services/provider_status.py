@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session, lazyload, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.crypto import KeyRing
-from app.models import Model, Provider, ProviderHealth, as_utc, utcnow
+from app.models import ProviderHealth, as_utc, utcnow
 from app.services import providers, usage_summary
 from app.services.usage_summary import ProviderUsage
 
@@ -86,33 +85,6 @@ def last_check(view: providers.ProviderView, health: ProviderHealth | None) -> L
     return LastCheck(test_at, view.last_test_ok, monitor_status)
 
 
-def _views(session: Session, *, ring: KeyRing | None, include_deleted: bool) -> list[providers.ProviderView]:
-    """providers.list_providers' views, with model counts from one GROUP BY instead of loading every model."""
-    query = (
-        select(Provider)
-        .options(selectinload(Provider.credentials), lazyload(Provider.models))
-        .order_by(Provider.priority.desc(), Provider.name_key)
-    )
-    if not include_deleted:
-        query = query.where(Provider.deleted_at.is_(None))
-    counts = {
-        pid: (int(total), int(enabled or 0))
-        for pid, total, enabled in session.execute(
-            select(
-                Model.provider_id, func.count(Model.id), func.sum(case((Model.enabled, 1), else_=0))
-            ).group_by(Model.provider_id)
-        )
-    }
-    views = []
-    for provider in session.scalars(query):
-        # view() counts provider.models: mark them loaded (empty) so it does not fetch each provider's
-        # models one query at a time; the counts come from the GROUP BY above
-        set_committed_value(provider, "models", [])
-        total, enabled = counts.get(provider.id, (0, 0))
-        views.append(replace(providers.view(provider, ring), model_count=total, enabled_model_count=enabled))
-    return views
-
-
 def provider_rows(
     session: Session,
     *,
@@ -122,7 +94,7 @@ def provider_rows(
 ) -> list[ProviderRow]:
     """Every provider with its status, 'tested N ago' and last 24 h usage (aggregated in SQL)."""
     moment = now or utcnow()
-    views = _views(session, ring=ring, include_deleted=include_deleted)
+    views = providers.list_providers(session, ring=ring, include_deleted=include_deleted)
     health = {h.provider_id: h for h in session.scalars(select(ProviderHealth))}
     usage = usage_summary.usage_by_provider(session, now=moment)
     rows = []

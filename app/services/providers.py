@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app import catalog
 from app.crypto import KeyRing, mask
 from app.errors import FieldError, NotFoundError, SecretKeyError, ValidationError
-from app.models import Provider, ProviderCredential, utcnow
+from app.models import Model, Provider, ProviderCredential, utcnow
 from app.services import audit
 from app.services.access import Actor, authorize
 from app.services.rows import check_version, flush_guarded, load
@@ -75,8 +75,15 @@ class ProviderView:
     enabled_model_count: int = 0
 
 
-def view(provider: Provider, ring: KeyRing | None = None) -> ProviderView:
-    """Mask a provider for display; without a ring a stored key shows as '(stored)'."""
+def view(
+    provider: Provider, ring: KeyRing | None = None, counts: tuple[int, int] | None = None
+) -> ProviderView:
+    """Mask a provider for display; without a ring a stored key shows as '(stored)'.
+
+    `counts`: (models, enabled models) when the caller counted them in SQL; else from provider.models.
+    """
+    if counts is None:
+        counts = (len(provider.models), sum(1 for m in provider.models if m.enabled))
     creds = []
     for cred in provider.credentials:
         shown: str | None = None
@@ -107,8 +114,8 @@ def view(provider: Provider, ring: KeyRing | None = None) -> ProviderView:
         updated_at=provider.updated_at,
         updated_by=provider.updated_by,
         credentials=creds,
-        model_count=len(provider.models),
-        enabled_model_count=sum(1 for m in provider.models if m.enabled),
+        model_count=counts[0],
+        enabled_model_count=counts[1],
     )
 
 
@@ -520,10 +527,10 @@ def list_providers(
     enabled: bool | None = None,
     search: str | None = None,
 ) -> list[ProviderView]:
-    """Providers by priority then name, secrets masked."""
+    """Providers by priority then name, secrets masked; models counted in SQL, not loaded."""
     query = (
         select(Provider)
-        .options(selectinload(Provider.credentials), selectinload(Provider.models))
+        .options(selectinload(Provider.credentials))
         .order_by(Provider.priority.desc(), Provider.name_key)
     )
     if not include_deleted:
@@ -534,7 +541,15 @@ def list_providers(
         query = query.where(Provider.enabled.is_(enabled))
     if search:
         query = query.where(Provider.name_key.contains(normalize_name(search), autoescape=True))
-    return [view(p, ring) for p in session.scalars(query)]
+    counts = {
+        pid: (int(total), int(enabled or 0))
+        for pid, total, enabled in session.execute(
+            select(
+                Model.provider_id, func.count(Model.id), func.sum(case((Model.enabled, 1), else_=0))
+            ).group_by(Model.provider_id)
+        )
+    }
+    return [view(p, ring, counts.get(p.id, (0, 0))) for p in session.scalars(query)]
 
 
 def reveal_secret(

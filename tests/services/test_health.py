@@ -288,3 +288,23 @@ def test_down_providers_are_listed_for_the_generator(db_url: str, ring: KeyRing,
     _probe(b, False)
     with db.Session.begin() as session:
         assert health.down_provider_ids(session) == {a}
+
+
+def test_health_series_groups_probes_per_provider_and_bucket_in_sql(
+    db_url: str, ring: KeyRing, admin: Actor
+) -> None:
+    from datetime import UTC, datetime
+
+    pid = _provider(ring, admin, "acme", "chat")
+    start = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    with db.Session.begin() as session:
+        for minute, ok, latency in ((1, True, 100.0), (3, True, 300.0), (4, False, None), (16, True, 50.0)):
+            health.record_probe(
+                session, provider_id=pid, ok=ok, latency_ms=latency, at=start + timedelta(minutes=minute)
+            )
+    with db.Session.begin() as session:
+        series = health.health_series(session, provider_ids=[pid], since=start, bucket_seconds=900)
+    assert [(b.provider, b.start, b.probes, b.ok_share, b.latency_ms) for b in series] == [
+        ("acme", start, 3, 2 / 3, 200.0),
+        ("acme", start + timedelta(minutes=15), 1, 1.0, 50.0),
+    ]
