@@ -150,8 +150,19 @@ for budget in budget_rows:
     )
 
 st.subheader("Cheaper models")
-found = cheaper_models(ui.settings().database_url)
-if not found:
+# on demand: it weighs every enabled model against each route's last 30 days of raw events
+asked = st.session_state.get("usage_cheaper_shown") or st.button(
+    "Find cheaper models for each route", key="usage_find_cheaper"
+)
+if not asked:
+    found = None
+else:
+    st.session_state.usage_cheaper_shown = True
+    with st.spinner("Comparing each route's last 30 days with every enabled model…"):
+        found = cheaper_models(ui.settings().database_url)
+if found is None:
+    pass
+elif not found:
     st.caption("No cheaper model fits any route's traffic and capabilities over the last 30 days.")
 else:
     st.dataframe(

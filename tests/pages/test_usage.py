@@ -235,6 +235,8 @@ def test_cheaper_models_for_a_route_are_listed(signed_in: Callable[[str], AppTes
     record([event(route="agent/chat", model_group="agent/chat", prompt_tokens=100_000, cost_usd=1.0)])
 
     at = open_usage(signed_in)
+    assert not [d for d in at.dataframe if "Cheaper" in d.value.columns]  # only when asked for
+    at.button(key="usage_find_cheaper").click().run()
 
     [found] = [d.value for d in at.dataframe if "Cheaper" in d.value.columns]
     assert found[["Route", "Now", "Cheaper", "Providers", "Requests (30 d)"]].values.tolist() == [
@@ -251,7 +253,8 @@ def test_every_role_may_see_usage(signed_in: Callable[[str], AppTest], role: str
     at = open_usage(signed_in, role)
 
     assert metrics(at)["Cost"] == "$1.75"
-    assert [b.label for b in at.button] == ["Sign out"]  # nothing to change here
+    # nothing to change here: the one button only reads (cheaper models, on demand)
+    assert [b.label for b in at.button] == ["Find cheaper models for each route", "Sign out"]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
