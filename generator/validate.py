@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import math
 import re
 import subprocess
@@ -191,12 +193,13 @@ def litellm_problems(config: dict[str, Any]) -> list[str]:
     for index, deployment in enumerate(config.get("model_list") or []):
         params = deployment.get("litellm_params") or {}
         try:
-            litellm.get_llm_provider(
-                model=params.get("model", ""),
-                custom_llm_provider=params.get("custom_llm_provider"),
-            )
+            with contextlib.redirect_stdout(io.StringIO()):  # it also prints a coloured banner
+                litellm.get_llm_provider(
+                    model=params.get("model", ""),
+                    custom_llm_provider=params.get("custom_llm_provider"),
+                )
         except Exception as exc:  # LiteLLM raises BadRequestError for an unknown provider
-            first = str(exc).splitlines()[0][:200]
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)[:200]
             problems.append(f"{_where(deployment, index)}: LiteLLM cannot route it ({first})")
     return problems
 
