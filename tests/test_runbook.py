@@ -542,7 +542,6 @@ def test_back_up_and_restore_sqlite(tmp_path: Path, upstreams: dict[str, FakeUps
     assert "keep-me: ok" in box.cli("provider", "test", "keep-me").stdout  # the stored key decrypts
 
 
-@pytest.mark.skipif(shutil.which("sqlite3") is None, reason="the sqlite3 command-line shell is not installed")
 def test_back_up_sqlite_with_the_sqlite3_shell(tmp_path: Path, upstreams: dict[str, FakeUpstream]) -> None:
     box = make_sandbox(tmp_path / "sandbox", BACKUP_DIR=str(tmp_path / "backups"))
     box.cli("db", "upgrade")
