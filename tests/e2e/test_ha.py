@@ -105,6 +105,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) 
     backup.stop()
 
 
+def chats(upstream: FakeUpstream) -> int:
+    """Chat requests the upstream received (LiteLLM may also list its models now and then)."""
+    return sum(1 for s in upstream.seen if s.method == "POST")
+
+
 @dataclass
 class Load:
     """Clients alternating between the two proxies, as a load balancer would send them."""
@@ -167,7 +172,7 @@ def test_a_cooldown_set_by_one_proxy_is_honoured_by_the_other(cluster: Cluster) 
     cluster.primary.mode = "error500"
     try:
         first = cluster.chat("proxy-a")  # proxy-a tries the primary, fails over, cools the primary down
-        tried = len(cluster.primary.seen)
+        tried = chats(cluster.primary)
         second = [cluster.chat("proxy-b") for _ in range(3)]
     finally:
         cluster.primary.mode = "ok"
@@ -175,4 +180,4 @@ def test_a_cooldown_set_by_one_proxy_is_honoured_by_the_other(cluster: Cluster) 
     assert first.status_code == 200 and first.json()["choices"][0]["message"]["content"] == "from backup"
     assert [r.json()["choices"][0]["message"]["content"] for r in second] == ["from backup"] * 3
     # proxy-b never tried the primary itself: it read proxy-a's cooldown from Redis
-    assert len(cluster.primary.seen) == tried
+    assert chats(cluster.primary) == tried
