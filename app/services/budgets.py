@@ -16,13 +16,12 @@ from app.services import alerts, audit
 from app.services.access import Actor, authorize
 from app.services.rows import check_version, flush_guarded, load
 from app.validation import normalize_name
+from generator.routes import ROUTE_PREFIX
 
 SCOPES = ("provider", "route")
 PERIODS = ("daily", "monthly")
 # (percent of the limit, alert severity), highest first
 THRESHOLDS = ((100, "critical"), (80, "warning"), (50, "info"))
-# the model name callers use for a route, as the generator renders it (generator.build)
-ROUTE_PREFIX = "agent/"
 MAX_LIMIT_USD = 10_000_000
 
 
@@ -290,25 +289,24 @@ def list_budgets(session: Session, *, now: datetime | None = None) -> list[Budge
     """Every budget with its spend in the current period, by scope, target and period."""
     moment = now or utcnow()
     rows = session.scalars(select(Budget).order_by(Budget.scope, Budget.target, Budget.period))
-    out = []
-    for budget in rows:
-        spent = spend(session, budget, moment)
-        out.append(
-            BudgetStatus(
-                id=budget.id,
-                scope=budget.scope,
-                target=budget.target,
-                period=budget.period,
-                limit_usd=budget.limit_usd,
-                enforce=budget.enforce,
-                spent_usd=spent,
-                percent=100.0 * spent / budget.limit_usd,
-                exhausted=spent >= budget.limit_usd,
-                period_start=period_bounds(budget.period, moment)[0],
-                version=budget.version,
-            )
-        )
-    return out
+    return [status_of(budget, spend(session, budget, moment), moment) for budget in rows]
+
+
+def status_of(budget: Budget, spent: float, now: datetime) -> BudgetStatus:
+    """A budget with what it has spent in the period holding `now`."""
+    return BudgetStatus(
+        id=budget.id,
+        scope=budget.scope,
+        target=budget.target,
+        period=budget.period,
+        limit_usd=budget.limit_usd,
+        enforce=budget.enforce,
+        spent_usd=spent,
+        percent=100.0 * spent / budget.limit_usd,
+        exhausted=spent >= budget.limit_usd,
+        period_start=period_bounds(budget.period, now)[0],
+        version=budget.version,
+    )
 
 
 # --- checks (the monitor) -------------------------------------------------------------------

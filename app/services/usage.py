@@ -26,7 +26,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.errors import FieldError, ValidationError
 from app.models import Budget, UsageEvent, UsageLatencyRollup, UsageRollup, as_utc, utcnow
-from app.services.budgets import ROUTE_PREFIX, BudgetStatus, period_bounds
+from app.services.budgets import BudgetStatus, period_bounds, status_of
+from generator.routes import ROUTE_PREFIX
 
 # grain bits: which dimensions a rollup row keeps
 PROVIDER, MODEL_GROUP, ROUTE = 1, 2, 4
@@ -530,22 +531,4 @@ def budget_statuses(session: Session, *, now: datetime | None = None) -> list[Bu
         )
         for target, cost in rows:
             spent[(scope, period, str(target).removeprefix(prefix))] = float(cost or 0.0)
-    out = []
-    for budget in budgets:
-        amount = spent.get((budget.scope, budget.period, budget.target), 0.0)
-        out.append(
-            BudgetStatus(
-                id=budget.id,
-                scope=budget.scope,
-                target=budget.target,
-                period=budget.period,
-                limit_usd=budget.limit_usd,
-                enforce=budget.enforce,
-                spent_usd=amount,
-                percent=100.0 * amount / budget.limit_usd,
-                exhausted=amount >= budget.limit_usd,
-                period_start=period_bounds(budget.period, moment)[0],
-                version=budget.version,
-            )
-        )
-    return out
+    return [status_of(b, spent.get((b.scope, b.period, b.target), 0.0), moment) for b in budgets]
