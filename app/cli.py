@@ -762,7 +762,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(Context(settings, actor), args)
         return code
     except (LlmAdminError, CommandError, files.WriteError) as exc:
-        log.warning("command failed: %s", exc)
+        if _log_handler is not None:  # before logging is set up (bad settings) stderr says it once
+            log.warning("command failed: %s", exc)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OperationalError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.errors import SettingsError
@@ -39,3 +41,18 @@ def test_bad_values_are_refused_naming_the_variable(name: str, value: str, words
         load_settings({name: value})
     assert words in str(err.value)
     assert value not in str(err.value) or name == "LLM_ADMIN_REDIS_PORT"
+
+
+def test_a_bad_setting_is_reported_once_by_the_cli(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "LLM_ADMIN_DATA_DIR": str(tmp_path), "LLM_ADMIN_PROXY_PORT": "abc"}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("llm-admin")), "route", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == "error: LLM_ADMIN_PROXY_PORT must be a port number between 1 and 65535\n"
