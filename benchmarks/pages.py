@@ -15,7 +15,7 @@ what a dashboard process pays once (imports); then, with Streamlit's data cache 
 opened in a new session and run --runs times, each run timed. Printed per page: the first run (the
 click in the sidebar), median and max ms against the target (≤ 300 ms), the median time spent in SQL
 and, for a page whose median misses the target, its slowest statement. The usage page is measured a
-second time with its 5-minute cache of the cheaper-model recommendations cleared before every run.
+second time as after its "Find cheaper models" click, with that 5-minute cache cleared every run.
 """
 
 from __future__ import annotations
@@ -344,6 +344,8 @@ def measure(
     at = AppTest.from_file(str(app_file), default_timeout=300)
     sign_in(at, "admin", PASSWORD)
     at.switch_page(path)
+    if clear_cache:  # the usage page's cheaper models, computed on demand: as after the click
+        at.session_state["usage_cheaper_shown"] = True
     for _ in range(runs):
         if clear_cache:
             streamlit.cache_data.clear()
@@ -461,7 +463,12 @@ def main() -> int:
             if any(p == "pages/usage.py" for p, _ in pages):
                 timings.append(
                     measure(
-                        app_file, "pages/usage.py", "Usage, recommendations uncached", args.runs, sql, True
+                        app_file,
+                        "pages/usage.py",
+                        "Usage + cheaper models (on click, uncached)",
+                        args.runs,
+                        sql,
+                        True,
                     )
                 )
         report(timings, args.runs)
