@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -173,6 +174,9 @@ def test_a_cooldown_set_by_one_proxy_is_honoured_by_the_other(cluster: Cluster) 
     try:
         first = cluster.chat("proxy-a")  # proxy-a tries the primary, fails over, cools the primary down
         tried = chats(cluster.primary)
+        # a replica re-reads cooldowns from Redis at most once a second (LiteLLM's
+        # DEFAULT_COOLDOWN_REDIS_READ_INTERVAL_SECONDS): after that proxy-b knows
+        time.sleep(1.5)
         second = [cluster.chat("proxy-b") for _ in range(3)]
     finally:
         cluster.primary.mode = "ok"
