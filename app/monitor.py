@@ -29,7 +29,7 @@ from app.crypto import KeyRing, load_key_ring
 from app.errors import LlmAdminError
 from app.models import Provider, ProviderHealth, utcnow
 from app.probes import ProbeResult, ProbeTarget, test_connection
-from app.services import alerts, budgets, config, health, providers, webhooks
+from app.services import alerts, budgets, config, discovery, health, webhooks
 from app.services.access import Actor
 from app.settings import Settings
 
@@ -105,18 +105,12 @@ def _targets(
     found = []
     for provider in session.scalars(query):
         try:
-            secrets = {
-                c.field: providers.resolve_secret(provider, ring, c.field, environ=dict(environ))
-                for c in provider.credentials
-            }
+            target = discovery.probe_target(provider, ring=ring, environ=environ)
         except LlmAdminError as exc:
             # the monitor cannot read the key (e.g. an env variable only the proxy has): no verdict,
             # rather than marking a provider down that may serve fine
             found.append(_Target(provider.id, provider.name, None, f"not probed: {exc}"))
             continue
-        target = ProbeTarget(
-            provider.type, provider.base_url, secrets, dict(provider.params or {}), provider.default_model
-        )
         found.append(_Target(provider.id, provider.name, target))
     return found
 

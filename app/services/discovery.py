@@ -25,7 +25,11 @@ def target_for(
 ) -> ProbeTarget:
     """What a probe of this provider needs, its secrets decrypted or read from `environ`."""
     authorize(actor, "operate")
-    provider = _provider(session, provider_id)
+    return probe_target(_provider(session, provider_id), ring=ring, environ=environ)
+
+
+def probe_target(provider: Provider, *, ring: KeyRing, environ: Mapping[str, str]) -> ProbeTarget:
+    """A loaded provider as a probe sees it; raises when a secret cannot be read here."""
     secrets = {
         c.field: providers.resolve_secret(provider, ring, c.field, environ=dict(environ))
         for c in provider.credentials
