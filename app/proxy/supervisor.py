@@ -143,18 +143,6 @@ def combined(states: list[ProxyState], reports: list[ReloadResult]) -> ReloadRes
     return ReloadResult(revision, ok, max(r.ms for r in reports), message)
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def child_pids(pid: int) -> set[int]:
     """The live children of a process, from /proc."""
     children = set()
@@ -209,6 +197,7 @@ class Supervisor:
         self.workers_dir = settings.data_dir.resolve() / f"proxy-workers{suffix}"
         self.log_name = f"proxy{suffix}.log"
         self.reload_request = reload_request_path(settings)
+        self.state_file = state_path(settings)
         self._reload_seen = self._request_mtime()
         self.master_key = load_master_key(settings) or ""
         self.process: subprocess.Popen[bytes] | None = None
@@ -419,7 +408,7 @@ class Supervisor:
 
     def _record(self, result: ReloadResult, *, status: str) -> None:
         self.state.last_reload = result
-        self.state.save(state_path(self.settings))
+        self.state.save(self.state_file)
         # a hand-edited live file carries the live revision's header: that revision is still live
         if result.revision is not None and (result.ok or result.revision != self.state.live_revision):
             with db.Session.begin() as session:
@@ -444,7 +433,7 @@ class Supervisor:
         now = time.time()
         if now - self.state.heartbeat_at >= HEARTBEAT_SECONDS:
             self.state.heartbeat_at = now
-            self.state.save(state_path(self.settings))
+            self.state.save(self.state_file)
             mtime = self._request_mtime()
             if mtime != self._reload_seen:
                 self._reload_seen, self._reload_requested = mtime, True
@@ -465,7 +454,7 @@ class Supervisor:
                 self._heartbeat()  # so `proxy status` and `config apply` see us
                 time.sleep(0.2)
             if self._stopping:
-                state_path(self.settings).unlink(missing_ok=True)
+                self.state_file.unlink(missing_ok=True)
                 return 0
         self.boot()
         try:
@@ -485,5 +474,5 @@ class Supervisor:
                     self.reload(text)
         finally:
             self.stop_proxy()
-            state_path(self.settings).unlink(missing_ok=True)
+            self.state_file.unlink(missing_ok=True)
         return 0

@@ -218,3 +218,15 @@ def supervised(
 
         wait_for(live, 60, "the supervisor to report a live revision")
         yield sup
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

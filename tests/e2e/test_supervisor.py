@@ -17,8 +17,16 @@ import httpx
 import pytest
 
 from app.models import UsageEvent
-from app.proxy.supervisor import ReloadResult, pid_alive
-from tests.e2e.supervised import Supervised, add_model, add_provider, llm_admin, supervised, wait_for
+from app.proxy.supervisor import ReloadResult
+from tests.e2e.supervised import (
+    Supervised,
+    add_model,
+    add_provider,
+    llm_admin,
+    pid_alive,
+    supervised,
+    wait_for,
+)
 from tests.upstream import FakeUpstream
 
 pytestmark = pytest.mark.e2e
