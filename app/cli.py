@@ -37,7 +37,7 @@ from app.services import (
 from app.services import secrets as secrets_service
 from app.services.access import Actor
 from app.settings import Settings, load_settings
-from generator import files, validate
+from generator import files, render, validate
 
 log = logging.getLogger("llm_admin")
 STOCK_RESTART = golive.STOCK_RESTART
@@ -501,7 +501,7 @@ def _validate_file(ctx: Context, path: Path) -> int:
     if text is None:
         raise LlmAdminError(f"{path}: no such file")
     try:
-        parsed = yaml.safe_load(text)
+        parsed = render.load_yaml(text)
     except yaml.YAMLError as exc:
         raise LlmAdminError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(parsed, dict):

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from generator.build import REVISION_KEY
+from generator.render import load_yaml
 from generator.routes import ROUTE_KEY, ROUTE_PREFIX
 
 _SECRET_KEY = re.compile(r"(api_key|secret|token|password|credentials|master_key)", re.I)
@@ -27,7 +28,7 @@ def is_secret_key(key: str) -> bool:
 def _secret_values(text: str) -> list[str]:
     """Plain-text values under secret-looking keys, wherever YAML put them (flow style, next line)."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError:
         return []
     found: set[str] = set()
@@ -181,7 +182,7 @@ def _fallback_map(entries: Any) -> dict[str, Any]:
 
 def diff_texts(old_text: str | None, new_text: str) -> tuple[str, str]:
     """(semantic summary, unified diff) between the current file's text and the new text."""
-    old_config = yaml.safe_load(old_text) if old_text else None
-    new_config = yaml.safe_load(new_text) or {}
+    old_config = load_yaml(old_text) if old_text else None
+    new_config = load_yaml(new_text) or {}
     summary = summarize(old_config if isinstance(old_config, dict) else None, new_config)
     return summary, unified_diff(old_text or "", new_text)

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from generator.build import stored_secret_ref
+from generator.render import load_yaml
 
 ENV_REF = "os.environ/"
 # keys whose string values are secrets unless they are os.environ/ references
@@ -245,7 +244,7 @@ def proxy_problems(config_path: Path, *, env: dict[str, str], timeout: float = 1
     match = re.search(r"config OK \((\d+) models\)", output)
     if done.returncode != 0 or match is None:
         return [f"LiteLLM rejected the config: {reason}"]
-    expected = len((yaml.safe_load(config_path.read_text()) or {}).get("model_list") or [])
+    expected = len((load_yaml(config_path.read_text()) or {}).get("model_list") or [])
     if int(match.group(1)) != expected:
         return [f"LiteLLM loaded {match.group(1)} of {expected} deployments: {reason}"]
     return []

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import litellm
-import yaml
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 from sqlalchemy import insert
@@ -31,6 +30,7 @@ from app.proxy import cost_limit
 from app.proxy.budget_gate import BudgetGate
 from app.services import alerts, usage
 from app.settings import load_settings
+from generator import render
 from generator.build import REVISION_KEY
 from generator.routes import LOCAL_ONLY_KEY, ROUTE_KEY, ROUTE_PREFIX, STEP_KEY
 
@@ -55,7 +55,7 @@ def read_config(path: str | None) -> dict[str, Any]:
     if not path or not os.path.exists(path):
         return {}
     with open(path) as fh:
-        return yaml.safe_load(fh) or {}
+        return render.load_yaml(fh.read()) or {}
 
 
 def local_only_routes(config: dict[str, Any]) -> dict[str, list[str]]:

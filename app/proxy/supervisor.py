@@ -33,7 +33,7 @@ from app.models import ConfigRevision
 from app.services import alerts
 from app.services.config import stored_secrets
 from app.settings import Settings
-from generator import files, validate
+from generator import files, render, validate
 from generator.build import REVISION_KEY
 
 log = logging.getLogger("llm_admin.proxy")
@@ -311,7 +311,7 @@ class Supervisor:
     def preflight(self, text: str) -> list[str]:
         """Our structural checks and LiteLLM's routing check, before any worker sees the file."""
         try:
-            config = yaml.safe_load(text)
+            config = render.load_yaml(text)
         except yaml.YAMLError as exc:
             return [f"not valid YAML: {str(exc).splitlines()[0]}"]
         if not isinstance(config, dict):

@@ -10,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -294,7 +293,7 @@ def get_revision(session: Session, *, number: int) -> ConfigRevision:
 
 def restamp(text: str, *, number: int, author: str, at: datetime) -> tuple[dict[str, Any], str]:
     """An old revision's config, stamped with a new revision number."""
-    config = yaml.safe_load(text)
+    config = render.load_yaml(text)
     for deployment in config.get("model_list") or []:
         deployment.setdefault("model_info", {})[build.REVISION_KEY] = number
     return config, render.render_config(config, revision=number, author=author, at=at)

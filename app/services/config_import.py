@@ -16,6 +16,7 @@ from app.services import audit
 from app.services.access import Actor, authorize
 from app.services.config import ConfigInvalid, get_settings_row
 from app.services.providers import create_provider
+from generator import render
 from generator.adopt import AdoptError, adopt
 
 
@@ -37,7 +38,7 @@ def import_config(session: Session, *, actor: Actor, ring: KeyRing, text: str) -
     """Create the rows that render this config back; plain-text keys are encrypted on the way in."""
     authorize(actor, "edit")
     try:
-        parsed = yaml.safe_load(text)
+        parsed = render.load_yaml(text)
     except yaml.YAMLError as exc:
         raise LlmAdminError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
     prefixes = {t.id: t.litellm_provider for t in catalog.PROVIDER_TYPES.values()}
