@@ -14,8 +14,10 @@ from streamlit.testing.v1 import AppTest
 
 from app import db
 from app.models import Model, Provider, Route
-from app.services import budgets, usage
+from app.services import budgets
 from app.services.access import Actor
+from tests.services.test_usage import event as usage_event
+from tests.services.test_usage import record
 
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
@@ -29,28 +31,8 @@ def fresh_cache() -> Iterator[None]:
 
 
 def event(**values: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "at": NOW,
-        "provider": "Acme",
-        "model_group": "gpt-4o",
-        "deployment": "llm-admin-m1",
-        "route": None,
-        "prompt_tokens": 100,
-        "completion_tokens": 20,
-        "cost_usd": 0.25,
-        "latency_ms": 500.0,
-        "status": "success",
-        "error_class": None,
-        "fallback": False,
-        "revision": 1,
-    }
-    row.update(values)
-    return row
-
-
-def record(rows: list[dict[str, Any]]) -> None:
-    with db.Session.begin() as session:
-        usage.record_events(session, rows)
+    """The service tests' usage row, today."""
+    return usage_event(**{"at": NOW, **values})
 
 
 def open_usage(signed_in: Callable[[str], AppTest], role: str = "admin") -> AppTest:
