@@ -3,11 +3,14 @@ supervisor as a subprocess in a session of its own, and read-backs of what it re
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,3 +233,47 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class Load:
+    """Client threads, each with keep-alive connections, sending chat requests to the proxies in turn
+    (as a load balancer would) until stopped."""
+
+    def __init__(self, urls: Sequence[str], key: str, *, clients: int, model: str):
+        self.urls, self.key, self.model = list(urls), key, model
+        self.ok = 0
+        self.failures: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+
+    def _run(self) -> None:
+        body = {"model": self.model, "messages": [{"role": "user", "content": "hi"}]}
+        with httpx.Client(headers={"Authorization": f"Bearer {self.key}"}, timeout=30) as client:
+            for url in itertools.cycle(self.urls):
+                if self._stop.is_set():
+                    return
+                try:
+                    response = client.post(f"{url}/v1/chat/completions", json=body)
+                    outcome = "ok" if response.status_code == 200 else f"{url} HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    outcome = f"{url} {type(exc).__name__}: {exc}"
+                with self._lock:
+                    if outcome == "ok":
+                        self.ok += 1
+                    else:
+                        self.failures[outcome] += 1
+
+    @property
+    def total(self) -> int:
+        return self.ok + sum(self.failures.values())
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)

@@ -4,14 +4,11 @@ requests, and a deployment one proxy puts in cooldown is skipped by the other.""
 
 from __future__ import annotations
 
-import itertools
 import re
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -21,7 +18,7 @@ from app.crypto import generate_key
 from app.proxy.supervisor import ProxyState, state_path
 from app.settings import load_settings
 from tests.e2e.proxy import running
-from tests.e2e.supervised import BIN, add_model, add_provider, llm_admin, wait_for
+from tests.e2e.supervised import BIN, Load, add_model, add_provider, llm_admin, wait_for
 from tests.pg import PostgresServer, free_port
 from tests.redis_server import redis_server
 from tests.upstream import FakeUpstream
@@ -111,45 +108,9 @@ def chats(upstream: FakeUpstream) -> int:
     return sum(1 for s in upstream.seen if s.method == "POST")
 
 
-@dataclass
-class Load:
-    """Clients alternating between the two proxies, as a load balancer would send them."""
-
-    cluster: Cluster
-    ok: int = 0
-    failures: Counter[str] = field(default_factory=Counter)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def _client(self) -> None:
-        with httpx.Client(headers={"Authorization": f"Bearer {self.cluster.key}"}, timeout=30) as client:
-            for name in itertools.cycle(NAMES):
-                if self._stop.is_set():
-                    return
-                body = {"model": "backup", "messages": [{"role": "user", "content": "hi"}]}
-                try:
-                    response = client.post(f"{self.cluster.urls[name]}/v1/chat/completions", json=body)
-                    if response.status_code == 200:
-                        self.ok += 1
-                    else:
-                        self.failures[f"{name} HTTP {response.status_code}"] += 1
-                except httpx.HTTPError as exc:
-                    self.failures[f"{name} {type(exc).__name__}"] += 1
-
-    def __enter__(self) -> Load:
-        self._threads = [threading.Thread(target=self._client) for _ in range(4)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(60)
-
-
 def test_an_apply_goes_live_on_both_proxies_under_load_with_no_failed_request(cluster: Cluster) -> None:
     revisions = []
-    with Load(cluster) as load:
+    with Load(list(cluster.urls.values()), cluster.key, clients=4, model="backup") as load:
         for i in range(3):
             add_model(cluster.data, "backup-co", f"extra-{i}", model=f"fake-model-{i}", **cluster.env)
             out = cluster.cli("config", "apply", "--yes")

@@ -7,18 +7,16 @@ import json
 import os
 import re
 import socket
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.models import UsageEvent
 from app.proxy.supervisor import ReloadResult
 from tests.e2e.supervised import (
+    Load,
     Supervised,
     add_model,
     add_provider,
@@ -76,47 +74,6 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".edit")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-class Load:
-    """Client threads, each on one keep-alive connection, sending chat requests until stopped."""
-
-    def __init__(self, sup: Supervised, clients: int, model: str = "alpha"):
-        self.sup, self.model = sup, model
-        self.ok = 0
-        self.failures: Counter[str] = Counter()
-        self.revisions: set[str] = set()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
-
-    def _run(self) -> None:
-        with self.sup.client(timeout=30) as client:
-            while not self._stop.is_set():
-                try:
-                    response = self.sup.chat(self.model, client)
-                    outcome = "ok" if response.status_code == 200 else f"HTTP {response.status_code}"
-                except httpx.HTTPError as exc:
-                    outcome = f"{type(exc).__name__}: {exc}"
-                with self._lock:
-                    if outcome == "ok":
-                        self.ok += 1
-                    else:
-                        self.failures[outcome] += 1
-
-    @property
-    def total(self) -> int:
-        return self.ok + sum(self.failures.values())
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(60)
 
 
 def test_status_shows_the_live_revision_and_both_workers(sup: Supervised) -> None:
@@ -181,7 +138,7 @@ def test_applies_under_continuous_load_drop_no_request(sup: Supervised) -> None:
     applied: list[tuple[int, int]] = []
     after = max((row.id for row in sup.usage()), default=0)
 
-    with Load(sup, clients=4) as load:
+    with Load([sup.url], sup.master_key, clients=4, model="alpha") as load:
         time.sleep(0.5)
         for _ in range(5):
             out = sup.cli("config", "apply", "--yes", "--force").stdout
@@ -259,7 +216,7 @@ def test_a_hand_edited_config_the_proxy_rejects_is_rolled_back_while_it_serves(
     bad = edit(good)
     assert bad != good
 
-    with Load(sup, clients=2) as load:
+    with Load([sup.url], sup.master_key, clients=2, model="alpha") as load:
         time.sleep(0.3)
         result, took = edit_and_await_report(sup, bad, 10)
         time.sleep(0.3)
