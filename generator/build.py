@@ -28,7 +28,9 @@ DEFAULT_ROUTER_SETTINGS: dict[str, Any] = {
     "cooldown_time": 30,
     "timeout": 4,
 }
-DEFAULT_LITELLM_SETTINGS: dict[str, Any] = {"drop_params": True}
+# LiteLLM counts tokens for some models (Llama, Command R) with a tokenizer it downloads from Hugging
+# Face on first use: no request may wait on the internet, so it counts with its bundled tiktoken.
+DEFAULT_LITELLM_SETTINGS: dict[str, Any] = {"drop_params": True, "disable_hf_tokenizer_download": True}
 
 
 def stored_secret_env(provider_id: int, field_name: str) -> str:

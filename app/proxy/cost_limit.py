@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from generator.routes import MAX_COST_KEY, ROUTE_KEY
 
 # Providers count tokens with their own tokenizers; ours is an estimate, so leave room for theirs.
 TOKEN_MARGIN = 1.10
+# For a model whose own tokenizer LiteLLM would download from Hugging Face (Llama, Command R, old
+# Claude), the prompt is counted with the tiktoken encoding LiteLLM bundles instead, never fetched on
+# the request path, and given this wider margin since the model's own tokenizer may count more.
+FALLBACK_TOKEN_MARGIN = 1.5
 COMPLETION_KEYS = ("max_tokens", "max_completion_tokens")
 
 
@@ -30,6 +35,25 @@ class RouteLimit:
     input_cost_per_token: float  # the dearest of the route's deployments
     output_cost_per_token: float
     counting_model: str  # the LiteLLM model whose tokenizer estimates the prompt
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """How a model's prompts are counted: LiteLLM's choice for the model, or the bundled fallback."""
+
+    custom: dict[str, Any] | None  # a LiteLLM custom_tokenizer; None: LiteLLM's own (local) choice
+    margin: float
+
+
+@lru_cache(maxsize=256)
+def tokenizer_for(model: str) -> Tokenizer:
+    """Chosen once per model: a tokenizer that needs no network, with its margin."""
+    from litellm.utils import _return_openai_tokenizer, huggingface_tokenizer_kind
+
+    if huggingface_tokenizer_kind(model) is None:  # tiktoken, bundled with LiteLLM
+        return Tokenizer(None, TOKEN_MARGIN)
+    # a dict is unhashable, so the frozen dataclass keeps it as is; the cache holds one per model
+    return Tokenizer(dict(_return_openai_tokenizer(model)), FALLBACK_TOKEN_MARGIN)
 
 
 def limits_from_config(config: dict[str, Any]) -> dict[str, RouteLimit]:
@@ -56,17 +80,26 @@ def limits_from_config(config: dict[str, Any]) -> dict[str, RouteLimit]:
 
 
 def prompt_tokens(limit: RouteLimit, data: dict[str, Any]) -> int:
-    """LiteLLM's token count of what the request sends, with room for the provider's tokenizer."""
+    """LiteLLM's token count of what the request sends, with room for the provider's tokenizer.
+
+    Nothing here reaches the network: the tokenizer is local (`tokenizer_for`) and images count as
+    LiteLLM's default size instead of being fetched to measure them.
+    """
     import litellm
 
+    tokenizer = tokenizer_for(limit.counting_model)
+    common: dict[str, Any] = {"model": limit.counting_model, "custom_tokenizer": tokenizer.custom}
     if data.get("messages") is not None:
         counted = litellm.token_counter(
-            model=limit.counting_model, messages=data["messages"], tools=data.get("tools")
+            **common,
+            messages=data["messages"],
+            tools=data.get("tools"),
+            use_default_image_token_count=True,
         )
     else:
         prompt = data.get("prompt") or data.get("input") or ""
-        counted = litellm.token_counter(model=limit.counting_model, text=str(prompt))
-    return math.ceil(counted * TOKEN_MARGIN)
+        counted = litellm.token_counter(**common, text=str(prompt))
+    return math.ceil(counted * tokenizer.margin)
 
 
 def enforce(limit: RouteLimit, data: dict[str, Any], group: str) -> dict[str, Any]:

@@ -198,6 +198,7 @@ def test_hosted_keys_list_exactly_the_database_stored_secrets() -> None:
 def test_managed_configs_load_our_hooks_after_any_saved_callbacks() -> None:
     assert build.build_config(fixture_input(), revision=1)["litellm_settings"] == {
         "drop_params": True,
+        "disable_hf_tokenizer_download": True,
         "callbacks": ["llm_admin_hooks.hooks"],
     }
     rows = dataclasses.replace(
@@ -221,7 +222,11 @@ def test_a_stock_proxy_gets_neither_our_hooks_nor_our_secret_manager() -> None:
         fixture_input(), settings=build.GlobalRow(litellm_settings={"callbacks": ["prometheus"]})
     )
     config = build.build_config(rows, revision=1, managed=False)
-    assert config["litellm_settings"] == {"drop_params": True, "callbacks": ["prometheus"]}
+    assert config["litellm_settings"] == {
+        "drop_params": True,
+        "disable_hf_tokenizer_download": True,
+        "callbacks": ["prometheus"],
+    }
     assert config["general_settings"] == {
         "master_key": "os.environ/LITELLM_MASTER_KEY",
         "store_model_in_db": False,

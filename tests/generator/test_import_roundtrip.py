@@ -68,6 +68,7 @@ GENERATOR_ROUTER_DEFAULTS = {
 }
 GENERATOR_LITELLM_DEFAULTS = {
     "drop_params": True,  # a param one provider lacks must not fail the fallback to it
+    "disable_hf_tokenizer_download": True,  # no request waits on a tokenizer download
 }
 # The proxy llm-admin supervises also loads our usage and failover hooks: the generator appends
 # them to litellm_settings.callbacks, after the original's own callbacks, which must all be kept

@@ -76,3 +76,31 @@ def test_a_prompt_that_alone_breaks_the_limit_is_refused_naming_limit_estimate_a
     message = str(err.value)
     assert message.startswith("agent/summarizer allows at most $0.05 per request, but this prompt is about")
     assert "Shorten the prompt" in message and "--agent summarizer ... --max-cost-usd X" in message
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["openai/meta-llama/Llama-3.1-8B-Instruct", "together_ai/meta-llama/Llama-2-70b", "replicate/x/y"],
+)
+def test_a_model_whose_tokenizer_lives_on_hugging_face_is_counted_with_the_bundled_one(model: str) -> None:
+    tokenizer = cost_limit.tokenizer_for(model)
+    assert tokenizer.custom is not None and tokenizer.custom["type"] == "openai_tokenizer"
+    assert tokenizer.margin == cost_limit.FALLBACK_TOKEN_MARGIN
+
+
+def test_a_model_litellm_counts_locally_keeps_litellms_choice_and_the_narrow_margin() -> None:
+    assert cost_limit.tokenizer_for("openai/gpt-4o-mini") == cost_limit.Tokenizer(
+        None, cost_limit.TOKEN_MARGIN
+    )
+
+
+def test_the_fallback_margin_is_applied_to_the_bundled_count() -> None:
+    import litellm
+
+    model = "openai/meta-llama/Llama-3.1-8B-Instruct"
+    request = _chat("Summarize the quarterly report in three bullet points.")
+    bundled = litellm.token_counter(
+        model=model, custom_tokenizer=cost_limit.tokenizer_for(model).custom, messages=request["messages"]
+    )
+    limit = cost_limit.RouteLimit("a", 1.0, 1e-6, 1e-6, model)
+    assert cost_limit.prompt_tokens(limit, request) == math.ceil(bundled * cost_limit.FALLBACK_TOKEN_MARGIN)
