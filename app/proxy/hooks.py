@@ -48,6 +48,16 @@ class Deployment:
     revision: int | None
     step: str | None = None  # for a route's deployment: the model alias its step stands for
     route: str | None = None  # ... and its agent type
+    input_cost_per_token: float | None = None  # the configured price, None when the model has none
+    output_cost_per_token: float | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """The configured price of these tokens; None when no price is configured."""
+        if self.input_cost_per_token is None and self.output_cost_per_token is None:
+            return None
+        return prompt_tokens * (self.input_cost_per_token or 0.0) + completion_tokens * (
+            self.output_cost_per_token or 0.0
+        )
 
 
 def read_config(path: str | None) -> dict[str, Any]:
@@ -82,6 +92,8 @@ def deployments_of(config: dict[str, Any]) -> dict[str, Deployment]:
                 info.get(REVISION_KEY),
                 info.get(STEP_KEY),
                 info.get(ROUTE_KEY),
+                info.get("input_cost_per_token"),
+                info.get("output_cost_per_token"),
             )
     return out
 
@@ -282,6 +294,10 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
         error = payload.get("error_information") or {}
         start, end = payload.get("startTime"), payload.get("endTime")
         fallback = bool(original and original != group) or bool(metadata.get("attempted_fallbacks"))
+        prompt_tokens = int(payload.get("prompt_tokens") or 0)
+        completion_tokens = int(payload.get("completion_tokens") or 0)
+        # the configured price, whatever LiteLLM's own cost logic for the provider makes of it
+        configured = deployment.cost(prompt_tokens, completion_tokens) if deployment else None
         self.writer.put(
             "usage",
             {
@@ -290,9 +306,11 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
                 "model_group": group,
                 "deployment": str(deployment_id) if deployment_id else None,
                 "route": route,
-                "prompt_tokens": int(payload.get("prompt_tokens") or 0),
-                "completion_tokens": int(payload.get("completion_tokens") or 0),
-                "cost_usd": float(payload.get("response_cost") or 0.0),
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "cost_usd": configured
+                if configured is not None
+                else float(payload.get("response_cost") or 0.0),
                 "latency_ms": round((end - start) * 1000, 1) if start and end else None,
                 "status": status,
                 "error_class": error.get("error_class") if status == "failure" else None,

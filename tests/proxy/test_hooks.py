@@ -256,6 +256,8 @@ def hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> hooks.LlmAdminHooks
                     "id": "llm-admin-m2",
                     "llm_admin_provider": "Backup Co",
                     "llm_admin_revision": 7,
+                    "input_cost_per_token": 3e-6,
+                    "output_cost_per_token": 5e-6,
                 },
             },
         ],
@@ -392,5 +394,25 @@ def test_a_hook_that_cannot_read_its_arguments_never_fails_the_request(hook: hoo
 def test_deployments_are_read_from_the_served_config(hook: hooks.LlmAdminHooks) -> None:
     assert hook.deployments == {
         "llm-admin-m1": hooks.Deployment("Down Co", "primary", 7),
-        "llm-admin-m2": hooks.Deployment("Backup Co", "backup", 7),
+        "llm-admin-m2": hooks.Deployment("Backup Co", "backup", 7, None, None, 3e-6, 5e-6),
     }
+
+
+def test_cost_comes_from_the_configured_price_not_from_litellms_own_cost(hook: hooks.LlmAdminHooks) -> None:
+    kwargs = callback_kwargs(status="success", model_id="llm-admin-m2", group="backup")
+    kwargs["standard_logging_object"]["response_cost"] = 0.5  # e.g. LiteLLM's per-second Replicate price
+
+    asyncio.run(hook.async_log_success_event(kwargs, None, None, None))
+
+    [(_, row)] = hook.writer.events  # type: ignore[attr-defined]
+    assert math.isclose(row["cost_usd"], 11 * 3e-6 + 7 * 5e-6)
+
+
+def test_without_a_configured_price_litellms_cost_is_kept(hook: hooks.LlmAdminHooks) -> None:
+    kwargs = callback_kwargs(status="success", model_id="llm-admin-m1", group="primary")
+    kwargs["standard_logging_object"]["response_cost"] = 0.5
+
+    asyncio.run(hook.async_log_success_event(kwargs, None, None, None))
+
+    [(_, row)] = hook.writer.events  # type: ignore[attr-defined]
+    assert row["cost_usd"] == 0.5
