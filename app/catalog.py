@@ -40,11 +40,26 @@ class ProviderType:
     fields: tuple[Field, ...] = ()
     key_prefix: str | None = None
     local: bool = False
-    # how models are listed: openai (GET /models), anthropic, ollama, gemini, cohere, or None
+    # how models are listed: openai (GET /models), anthropic, azure, ollama, gemini, cohere, or None
     listing: str | None = "openai"
     default_models: tuple[str, ...] = ()
     key_env: str | None = None  # the environment variable LiteLLM reads for this provider
     notes: str = ""
+    # The base URL rule: what the user types is the provider's root (with or without these suffixes);
+    # LiteLLM is given root + version_path, or root + the path of the model's mode where it takes
+    # api_base as the complete endpoint (Cohere).
+    version_path: str = ""
+    mode_paths: tuple[tuple[str, str], ...] = ()  # (mode, path); the first is the default
+    mode_prefixes: tuple[tuple[str, str], ...] = ()  # (mode, LiteLLM prefix) where it is not the type's
+    root_suffixes: tuple[str, ...] = ()  # more endings a typed URL may have that are not the root
+    base_url_optional: bool = False  # no default, but an endpoint override may be typed
+    # params LiteLLM does not send on every endpoint, so they also go out as these headers
+    header_params: tuple[tuple[str, str], ...] = ()  # (param, header)
+    # an OpenAI-compatible server that needs no key still gets one, so that LiteLLM's OpenAI client
+    # starts, and never falls back to an OPENAI_API_KEY the proxy may have for another provider
+    keyless_api_key: str | None = None
+    # False: LiteLLM cannot be pointed at another endpoint, so no local stand-in can test the type
+    stand_in: bool = True
 
     @property
     def secret_fields(self) -> tuple[Field, ...]:
@@ -56,6 +71,43 @@ class ProviderType:
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
+
+    @property
+    def shows_base_url(self) -> bool:
+        """Whether the form offers a base URL: only where LiteLLM uses it."""
+        return self.base_url_required or self.default_base_url is not None or self.base_url_optional
+
+    def root_url(self, base_url: str | None) -> str | None:
+        """The provider's root: what the user typed, without the version or endpoint path."""
+        base = (base_url or self.default_base_url or "").rstrip("/")
+        for suffix in (self.version_path, *(path for _, path in self.mode_paths), *self.root_suffixes):
+            if suffix and base.endswith(suffix):
+                base = base.removesuffix(suffix)
+        return base or None
+
+    def api_base(self, base_url: str | None, mode: str = "chat") -> str | None:
+        """The `api_base` LiteLLM needs for a model of this mode (None: LiteLLM's own default)."""
+        if not (self.version_path or self.mode_paths or self.root_suffixes):
+            return base_url
+        root = self.root_url(base_url)
+        if root is None:
+            return None
+        paths = dict(self.mode_paths)
+        return root + self.version_path + paths.get(mode, self.mode_paths[0][1] if self.mode_paths else "")
+
+    def deployment_params(self, params: dict[str, Any], *, has_api_key: bool) -> dict[str, Any]:
+        """A provider's stored params as LiteLLM must be given them."""
+        out = dict(params)
+        headers = {h: str(out[p]) for p, h in self.header_params if out.get(p)}
+        if headers:
+            out["extra_headers"] = {**headers, **(out.get("extra_headers") or {})}
+        if self.keyless_api_key and not has_api_key:
+            out["api_key"] = self.keyless_api_key
+        return out
+
+    def litellm_prefix(self, mode: str = "chat") -> str:
+        """The LiteLLM provider prefix for a model of this mode."""
+        return dict(self.mode_prefixes).get(mode, self.litellm_provider)
 
 
 API_KEY = Field("api_key", "API key", secret=True, required=True)
@@ -71,6 +123,8 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             "openai",
             "https://api.openai.com/v1",
             fields=(API_KEY, Field("organization", "Organization ID"), EXTRA_HEADERS),
+            # LiteLLM sends `organization` with chat but not with embeddings: the header goes with both
+            header_params=(("organization", "OpenAI-Organization"),),
             key_prefix="sk-",
             key_env="OPENAI_API_KEY",
             default_models=("gpt-4o-mini", "gpt-4o"),
@@ -98,8 +152,11 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
                 EXTRA_HEADERS,
             ),
             key_env="AZURE_API_KEY",
-            listing=None,
-            notes="Each model's identifier is the Azure deployment name.",
+            listing="azure",
+            # LiteLLM appends /openai/deployments/...: the root is the resource's endpoint
+            root_suffixes=("/openai",),
+            notes="Each model's identifier is the Azure deployment name; Test Connection lists the "
+            "models the resource offers.",
         ),
         ProviderType(
             "bedrock",
@@ -111,6 +168,12 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
                 Field("aws_secret_access_key", "AWS secret access key", secret=True, required=True),
                 Field("aws_session_token", "AWS session token", secret=True),
                 Field("aws_region_name", "AWS region", required=True, default="us-east-1"),
+                Field(
+                    "aws_bedrock_runtime_endpoint",
+                    "Bedrock runtime endpoint (VPC endpoint)",
+                    help="Leave empty for AWS's public endpoint of the region, e.g. "
+                    "https://vpce-….bedrock-runtime.us-east-1.vpce.amazonaws.com",
+                ),
             ),
             listing=None,
             key_env="AWS_ACCESS_KEY_ID",
@@ -126,6 +189,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             listing="gemini",
             key_env="GEMINI_API_KEY",
             default_models=("gemini-2.5-flash", "gemini-2.5-pro"),
+            version_path="/v1beta",
         ),
         ProviderType(
             "vertex_ai",
@@ -144,6 +208,9 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             ),
             listing=None,
             default_models=("gemini-2.5-pro",),
+            base_url_optional=True,
+            notes="Base URL: leave empty for Google's regional endpoint, or give a Private Service "
+            "Connect endpoint.",
         ),
         ProviderType(
             "cohere",
@@ -154,6 +221,8 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             listing="cohere",
             key_env="COHERE_API_KEY",
             default_models=("command-r-08-2024", "command-r-plus-08-2024"),
+            # LiteLLM posts to api_base as it is: the chat and embed endpoints, by the model's mode
+            mode_paths=(("chat", "/v2/chat"), ("embedding", "/v2/embed")),
         ),
         ProviderType(
             "together_ai",
@@ -168,12 +237,15 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             "replicate",
             "Replicate",
             "replicate",
-            "https://api.replicate.com/v1",
+            None,  # LiteLLM always calls https://api.replicate.com: a base URL would have no effect
             fields=(API_KEY,),
             key_prefix="r8_",
             listing=None,
             key_env="REPLICATE_API_KEY",
             default_models=("deepseek-ai/deepseek-v3",),
+            stand_in=False,
+            notes="LiteLLM always calls api.replicate.com (no other endpoint can be set) and counts "
+            "tokens itself rather than reading Replicate's metrics; not testable offline.",
         ),
         ProviderType(
             "groq",
@@ -202,6 +274,8 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             local=True,
             listing="ollama",
             default_models=("llama3.1",),
+            # LiteLLM's ollama_chat/ has no embeddings; ollama/ posts them to /api/embed
+            mode_prefixes=(("embedding", "ollama"),),
         ),
         ProviderType(
             "localai",
@@ -210,6 +284,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             "http://localhost:8080/v1",
             fields=(OPTIONAL_API_KEY,),
             local=True,
+            keyless_api_key="no-key",
         ),
         ProviderType(
             "custom",
@@ -218,6 +293,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             None,
             base_url_required=True,
             fields=(OPTIONAL_API_KEY, EXTRA_HEADERS),
+            keyless_api_key="no-key",
             notes="Mark it local (on-prem) to let local-only routes use it.",
         ),
     )
@@ -232,9 +308,9 @@ def type_ids() -> list[str]:
     return sorted(PROVIDER_TYPES)
 
 
-def litellm_model(ptype: ProviderType, identifier: str) -> str:
+def litellm_model(ptype: ProviderType, identifier: str, mode: str = "chat") -> str:
     """The `model` value LiteLLM routes on: `<prefix>/<identifier>`."""
-    return f"{ptype.litellm_provider}/{identifier}"
+    return f"{ptype.litellm_prefix(mode)}/{identifier}"
 
 
 def key_format_warning(ptype: ProviderType, key: str) -> str | None:

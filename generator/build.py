@@ -57,6 +57,14 @@ class SecretRow:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """Where LiteLLM sends a model of one mode: its provider prefix and its api_base."""
+
+    prefix: str
+    api_base: str | None
+
+
+@dataclass(frozen=True)
 class ProviderRow:
     id: int
     name: str
@@ -70,6 +78,9 @@ class ProviderRow:
     timeout_seconds: float | None = None
     is_local: bool = False
     down: bool = False  # the health monitor's verdict: traffic is steered off it where it can be
+    # by model mode, where a mode is served elsewhere than litellm_provider + base_url (Cohere's
+    # embed endpoint, Ollama's embeddings under ollama/)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,9 +160,10 @@ def deployment_id(model: ModelRow) -> str:
 
 
 def _deployment(provider: ProviderRow, model: ModelRow, revision: int) -> dict[str, Any]:
-    params: dict[str, Any] = {"model": f"{provider.litellm_provider}/{model.identifier}"}
-    if provider.base_url:
-        params["api_base"] = provider.base_url
+    endpoint = provider.endpoints.get(model.mode) or Endpoint(provider.litellm_provider, provider.base_url)
+    params: dict[str, Any] = {"model": f"{endpoint.prefix}/{model.identifier}"}
+    if endpoint.api_base:
+        params["api_base"] = endpoint.api_base
     for secret in provider.secrets:
         params[secret.field] = _secret_ref(provider, secret)
     for key, value in sorted(provider.params.items()):

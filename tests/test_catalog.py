@@ -96,3 +96,65 @@ def test_types_without_a_key_format_never_warn() -> None:
 def test_openai_default_models_get_prices_from_the_cost_map() -> None:
     defaults = [catalog.model_defaults("openai", m) for m in catalog.PROVIDER_TYPES["openai"].default_models]
     assert all(d.known and d.input_cost_per_1m and d.context_window for d in defaults)
+
+
+# --- the base URL rule: what the user typed → what LiteLLM and the probe are given --------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["https://generativelanguage.googleapis.com", "https://generativelanguage.googleapis.com/v1beta/"],
+)
+def test_gemini_gets_its_version_path_once_whether_or_not_it_was_typed(typed: str) -> None:
+    gemini = catalog.PROVIDER_TYPES["gemini"]
+    assert gemini.root_url(typed) == "https://generativelanguage.googleapis.com"
+    assert gemini.api_base(typed) == "https://generativelanguage.googleapis.com/v1beta"
+    assert gemini.api_base(typed, "embedding") == "https://generativelanguage.googleapis.com/v1beta"
+
+
+@pytest.mark.parametrize("typed", ["https://api.cohere.ai", "https://api.cohere.ai/v2/chat"])
+def test_cohere_is_given_the_complete_endpoint_of_each_models_mode(typed: str) -> None:
+    cohere = catalog.PROVIDER_TYPES["cohere"]
+    assert cohere.api_base(typed, "chat") == "https://api.cohere.ai/v2/chat"
+    assert cohere.api_base(typed, "embedding") == "https://api.cohere.ai/v2/embed"
+    assert cohere.root_url(typed) == "https://api.cohere.ai"
+
+
+def test_an_azure_endpoint_typed_with_its_openai_path_is_its_root() -> None:
+    azure = catalog.PROVIDER_TYPES["azure_openai"]
+    assert azure.api_base("https://x.openai.azure.com/openai") == "https://x.openai.azure.com"
+    assert azure.api_base("https://x.openai.azure.com") == "https://x.openai.azure.com"
+
+
+def test_other_types_get_the_base_url_as_typed() -> None:
+    assert catalog.PROVIDER_TYPES["openai"].api_base("https://gw.example/v1") == "https://gw.example/v1"
+    assert catalog.PROVIDER_TYPES["vertex_ai"].api_base(None) is None
+
+
+def test_ollama_embeddings_go_through_litellms_ollama_provider() -> None:
+    ollama = catalog.PROVIDER_TYPES["ollama"]
+    assert catalog.litellm_model(ollama, "llama3.1") == "ollama_chat/llama3.1"
+    assert catalog.litellm_model(ollama, "nomic-embed-text", "embedding") == "ollama/nomic-embed-text"
+    assert {ollama.litellm_prefix(m) for m in ("chat", "embedding")} <= litellm_providers()
+
+
+def test_the_openai_organization_also_goes_out_as_its_header() -> None:
+    params = catalog.PROVIDER_TYPES["openai"].deployment_params(
+        {"organization": "org-1", "extra_headers": {"X-Team": "ml"}}, has_api_key=True
+    )
+    assert params["extra_headers"] == {"OpenAI-Organization": "org-1", "X-Team": "ml"}
+
+
+@pytest.mark.parametrize("type_id", ["localai", "custom"])
+def test_a_keyless_openai_compatible_server_gets_a_placeholder_key_never_an_inherited_one(
+    type_id: str,
+) -> None:
+    ptype = catalog.PROVIDER_TYPES[type_id]
+    assert ptype.deployment_params({}, has_api_key=False) == {"api_key": "no-key"}
+    assert ptype.deployment_params({}, has_api_key=True) == {}
+
+
+def test_a_type_litellm_cannot_point_elsewhere_offers_no_base_url_and_says_so() -> None:
+    replicate = catalog.PROVIDER_TYPES["replicate"]
+    assert not replicate.stand_in and not replicate.shows_base_url
+    assert "not testable offline" in replicate.notes

@@ -51,18 +51,24 @@ class Plan:
 
 def provider_row(provider: Provider) -> build.ProviderRow:
     ptype = catalog.PROVIDER_TYPES[provider.type]
+    secrets = tuple(
+        build.SecretRow(c.field, None if c.ciphertext else c.env_var)
+        for c in provider.credentials
+        if c.ciphertext or c.env_var
+    )
+    secret_fields = {s.field for s in secrets}
     return build.ProviderRow(
         id=provider.id,
         name=provider.name,
         type=provider.type,
         litellm_provider=ptype.litellm_provider,
-        base_url=provider.base_url,
-        params=dict(provider.params or {}),
-        secrets=tuple(
-            build.SecretRow(c.field, None if c.ciphertext else c.env_var)
-            for c in provider.credentials
-            if c.ciphertext or c.env_var
-        ),
+        base_url=ptype.api_base(provider.base_url),
+        endpoints={
+            mode: build.Endpoint(ptype.litellm_prefix(mode), ptype.api_base(provider.base_url, mode))
+            for mode in {m for m, _ in (*ptype.mode_paths, *ptype.mode_prefixes)}
+        },
+        params=ptype.deployment_params(dict(provider.params or {}), has_api_key="api_key" in secret_fields),
+        secrets=secrets,
         rpm=provider.rpm,
         tpm=provider.tpm,
         timeout_seconds=provider.timeout_seconds,

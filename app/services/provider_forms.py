@@ -77,9 +77,8 @@ def template_choices(session: Session) -> list[TemplateChoice]:
 
 
 def shows_base_url(type_id: str) -> bool:
-    """Whether the form asks for a base URL: types with an endpoint (Bedrock and Vertex have none)."""
-    ptype = catalog.PROVIDER_TYPES[type_id]
-    return ptype.base_url_required or ptype.default_base_url is not None
+    """Whether the form asks for a base URL: only types whose base URL LiteLLM uses."""
+    return catalog.PROVIDER_TYPES[type_id].shows_base_url
 
 
 def create_from_template(

@@ -337,3 +337,25 @@ def test_a_shared_redis_is_rendered_for_the_router_with_its_password_as_a_refere
         "os.environ/REDIS_PASSWORD",
     )
     assert "redis_host" not in build.build_config(fixture_input(), revision=1)["router_settings"]
+
+
+def test_a_model_is_sent_where_its_mode_is_served() -> None:
+    cohere = build.ProviderRow(
+        id=9,
+        name="co",
+        type="cohere",
+        litellm_provider="cohere",
+        base_url="https://api.cohere.ai/v2/chat",
+        endpoints={"embedding": build.Endpoint("cohere", "https://api.cohere.ai/v2/embed")},
+    )
+    chat = build.ModelRow(id=91, provider_id=9, identifier="command-r", alias="command-r")
+    embed = build.ModelRow(id=92, provider_id=9, identifier="embed-v3", alias="embed-v3", mode="embedding")
+    rows = build.ConfigInput(providers=(cohere,), models=(chat, embed))
+    params = {
+        d["model_name"]: d["litellm_params"] for d in build.build_config(rows, revision=1)["model_list"]
+    }
+    assert params["command-r"]["api_base"] == "https://api.cohere.ai/v2/chat"
+    assert (params["embed-v3"]["model"], params["embed-v3"]["api_base"]) == (
+        "cohere/embed-v3",
+        "https://api.cohere.ai/v2/embed",
+    )

@@ -58,7 +58,14 @@ def test_custom_templates_follow_the_system_ones(db_url: str, ring: KeyRing, adm
 
 @pytest.mark.parametrize(
     ("type_id", "shown"),
-    [("openai", True), ("azure_openai", True), ("custom", True), ("bedrock", False), ("vertex_ai", False)],
+    [
+        ("openai", True),
+        ("azure_openai", True),
+        ("custom", True),
+        ("vertex_ai", True),  # an optional endpoint override (Private Service Connect)
+        ("bedrock", False),  # its endpoint is the aws_bedrock_runtime_endpoint field
+        ("replicate", False),  # LiteLLM always calls api.replicate.com
+    ],
 )
 def test_base_url_is_asked_only_where_the_type_has_an_endpoint(type_id: str, shown: bool) -> None:
     assert provider_forms.shows_base_url(type_id) is shown
