@@ -377,6 +377,7 @@ def cmd_model(ctx: Context, args: argparse.Namespace) -> int:
                 input_cost_per_1m=args.input_cost_per_1m,
                 output_cost_per_1m=args.output_cost_per_1m,
                 context_window=args.context_window,
+                **({"mode": args.mode} if args.mode else {}),
             )
             out(
                 f"model '{model.identifier}' added to {provider.name} as '{model.alias}' "
@@ -685,6 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--input-cost-per-1m")
     add.add_argument("--output-cost-per-1m")
     add.add_argument("--context-window")
+    add.add_argument("--mode", help="chat, embedding, … (default: LiteLLM's cost map, else chat)")
     add.add_argument("--enable", action="store_true")
     lst = msub.add_parser("list")
     lst.add_argument("--provider")

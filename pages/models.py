@@ -67,6 +67,9 @@ columns = {
     "model": st.column_config.TextColumn("Model"),
     "enabled": st.column_config.CheckboxColumn("Enabled"),
     "alias": st.column_config.TextColumn("Alias", help="The model name callers ask the proxy for"),
+    "mode": st.column_config.SelectboxColumn(
+        "Mode", options=models.MODES, help="The endpoint it serves: chat, embedding, …"
+    ),
     "input_cost_per_1m": st.column_config.NumberColumn("Input $/1M", min_value=0.0, format="%.4f"),
     "output_cost_per_1m": st.column_config.NumberColumn("Output $/1M", min_value=0.0, format="%.4f"),
     "context_window": st.column_config.NumberColumn("Context window", min_value=1, step=1, format="%d"),

@@ -59,7 +59,11 @@ def run_test(provider_id: int, name: str, *, sync: bool = False, enable_default:
                 st.write(f"Adding the {len(result.models)} models it listed")
                 with db.Session.begin() as session:
                     outcome["sync"] = discovery.sync_models(
-                        session, actor=actor, provider_id=provider_id, discovered=result.models
+                        session,
+                        actor=actor,
+                        provider_id=provider_id,
+                        discovered=result.models,
+                        modes=result.modes,
                     )
                     if enable_default:
                         outcome["enabled"] = discovery.enable_default_model(

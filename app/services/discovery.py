@@ -65,8 +65,16 @@ class SyncResult:
     skipped: list[FieldError] = field(default_factory=list)
 
 
-def sync_models(session: Session, *, actor: Actor, provider_id: int, discovered: list[str]) -> SyncResult:
-    """Add each discovered model not yet on the provider, disabled, priced from LiteLLM's cost map."""
+def sync_models(
+    session: Session,
+    *,
+    actor: Actor,
+    provider_id: int,
+    discovered: list[str],
+    modes: Mapping[str, str] | None = None,
+) -> SyncResult:
+    """Add each discovered model not yet on the provider, disabled, priced from LiteLLM's cost map;
+    its mode is what the provider's list says (`modes`), else the cost map's."""
     authorize(actor, "edit")
     provider = _provider(session, provider_id)
     have = set(session.scalars(select(Model.identifier).where(Model.provider_id == provider.id)))
@@ -79,8 +87,9 @@ def sync_models(session: Session, *, actor: Actor, provider_id: int, discovered:
         if check_identifier(identifier, identifier, errors) is None:
             result.skipped.extend(errors)
             continue
+        listed_mode = {"mode": modes[identifier]} if modes and identifier in modes else {}
         models.create_model(
-            session, actor=actor, provider_id=provider.id, identifier=identifier, enabled=False
+            session, actor=actor, provider_id=provider.id, identifier=identifier, enabled=False, **listed_mode
         )
         result.added.append(identifier)
     return result

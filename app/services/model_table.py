@@ -17,6 +17,7 @@ CAPABILITY_COLUMNS = models.CAPABILITIES
 EDITABLE_COLUMNS = (
     "enabled",
     "alias",
+    "mode",
     "input_cost_per_1m",
     "output_cost_per_1m",
     "context_window",

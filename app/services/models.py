@@ -16,6 +16,18 @@ from app.services.rows import check_version, flush_guarded, load
 from app.validation import MAX_CONTEXT_WINDOW, check_identifier, check_int, check_price
 
 STATUSES = ("active", "deprecated")
+# LiteLLM's model modes (its cost map's `mode`): which endpoint a model serves
+MODES = (
+    "chat",
+    "completion",
+    "embedding",
+    "image_generation",
+    "audio_transcription",
+    "audio_speech",
+    "rerank",
+    "moderation",
+    "responses",
+)
 CAPABILITIES = (
     "supports_streaming",
     "supports_tools",
@@ -25,6 +37,7 @@ CAPABILITIES = (
 )
 EDITABLE = (
     "alias",
+    "mode",
     "enabled",
     "input_cost_per_1m",
     "output_cost_per_1m",
@@ -50,6 +63,10 @@ def _clean(values: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
             out[key] = check_int(key, value, errors, low=1, high=MAX_CONTEXT_WINDOW, hint="; use tokens")
         elif key == "max_output_tokens":
             out[key] = check_int(key, value, errors, low=1, high=MAX_CONTEXT_WINDOW)
+        elif key == "mode":
+            if value not in MODES:
+                errors.append(FieldError("mode", f"must be one of {', '.join(MODES)}"))
+            out[key] = value
         elif key == "status":
             if value not in STATUSES:
                 errors.append(FieldError("status", f"must be one of {', '.join(STATUSES)}"))
@@ -104,10 +121,10 @@ def create_model(
     for key, value in defaults.items():
         if clean.get(key) is None:
             clean[key] = value
+    clean.setdefault("mode", known.mode)
     model = Model(
         provider=provider,
         identifier=ident,
-        mode=known.mode,
         created_by=actor.name,
         updated_by=actor.name,
         **clean,
