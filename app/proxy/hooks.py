@@ -26,7 +26,7 @@ from sqlalchemy import insert
 
 from app import db
 from app.models import UsageEvent
-from app.proxy import cost_limit
+from app.proxy import cost_limit, litellm_fixes
 from app.proxy.budget_gate import BudgetGate
 from app.services import alerts, usage
 from app.settings import load_settings
@@ -35,6 +35,7 @@ from generator.build import REVISION_KEY
 from generator.routes import LOCAL_ONLY_KEY, ROUTE_KEY, ROUTE_PREFIX, STEP_KEY
 
 log = logging.getLogger("llm_admin.hooks")
+litellm_fixes.apply()
 MAX_BUFFER = 50_000
 BATCH = 500
 FLUSH_SECONDS = 0.25
