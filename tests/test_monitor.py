@@ -26,6 +26,8 @@ from app.services import config, models, providers
 from app.services.access import Actor
 from app.settings import Settings, load_settings
 from tests.pg import free_port
+from tests.standins import bedrock
+from tests.standins.bedrock import BedrockStandIn
 from tests.upstream import FakeUpstream
 
 TIMEOUT = 1.0
@@ -379,36 +381,40 @@ def test_monitor_stops_cleanly_on_sigterm(settings: Settings, keyring: KeyRing, 
 def test_a_completion_probe_does_not_stall_the_others(
     settings: Settings, keyring: KeyRing, upstreams: dict[str, FakeUpstream]
 ) -> None:
-    """Azure has no model listing: its probe is a 1-token completion through LiteLLM, whose import
+    """Bedrock has no model listing: its probe is a 1-token completion through LiteLLM, whose import
     (seconds, in a fresh process) must not eat the other probes' timeout."""
-    azure = FakeUpstream().start()
-    upstreams["azure"] = azure  # stopped with the others
-    with db.Session.begin() as session:
-        providers.create_provider(
-            session,
-            actor=Actor("alice", "admin"),
-            ring=keyring,
-            name="azure",
-            type="azure_openai",
-            base_url=azure.base_url,
-            secrets={"api_key": "sk-azure-0123456789"},
-            params={"api_version": "2024-10-21"},
-            default_model="gpt-4o-mini",
+    aws = BedrockStandIn().start()
+    try:
+        with db.Session.begin() as session:
+            providers.create_provider(
+                session,
+                actor=Actor("alice", "admin"),
+                ring=keyring,
+                name="bedrock",
+                type="bedrock",
+                secrets={
+                    "aws_access_key_id": bedrock.TEST_ACCESS_KEY_ID,
+                    "aws_secret_access_key": bedrock.TEST_SECRET_ACCESS_KEY,
+                },
+                params={"aws_region_name": bedrock.TEST_REGION, "aws_bedrock_runtime_endpoint": aws.url},
+                default_model=bedrock.CHAT_MODEL,
+            )
+        add(keyring, "fast", upstreams["fast"].base_url, "chat", key="sk-fast-0123456789")
+        env = {**os.environ, "LLM_ADMIN_DATA_DIR": str(settings.data_dir)}
+        done = subprocess.run(
+            [str(CONSOLE_SCRIPT), "monitor", "--once", "--timeout", str(TIMEOUT)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
-    add(keyring, "fast", upstreams["fast"].base_url, "chat", key="sk-fast-0123456789")
-    env = {**os.environ, "LLM_ADMIN_DATA_DIR": str(settings.data_dir)}
-    done = subprocess.run(
-        [str(CONSOLE_SCRIPT), "monitor", "--once", "--timeout", str(TIMEOUT)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    finally:
+        aws.stop()
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()[1:3]}
-    assert rows == {"azure": "healthy", "fast": "healthy"}, done.stdout
-    [completion] = [s for s in azure.seen if s.method == "POST"]
-    assert completion.body["max_tokens"] == 1
+    assert rows == {"bedrock": "healthy", "fast": "healthy"}, done.stdout
+    [completion] = [r for r in aws.seen if r.kind == "chat"]
+    assert completion.authorized and completion.json["inferenceConfig"]["maxTokens"] == 1
     assert "LiteLLM completion()" not in done.stdout + done.stderr
 
 

@@ -177,6 +177,7 @@ def test_the_form_shows_only_the_fields_the_type_needs(signed_in: Callable[[str]
         "add_bedrock_secret_aws_session_token",
         "add_bedrock_env_aws_session_token",
         "add_bedrock_param_aws_region_name",
+        "add_bedrock_param_aws_bedrock_runtime_endpoint",  # its endpoint override (a VPC endpoint)
         "add_bedrock_default",
     }
     assert at.text_input(key="add_bedrock_param_aws_region_name").value == "us-east-1"
