@@ -9,6 +9,7 @@ missing=()
 have_chromium || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)  # the runbook's `sqlite3 .backup` is tested too
+command -v ip >/dev/null || missing+=(iproute2)  # the air-gapped proxy test's network namespace
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing Debian packages: run 'sudo apt-get install ${missing[*]}'" >&2
@@ -18,4 +19,4 @@ echo "installing ${missing[*]} from Debian's packages..."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq "${missing[@]}" >/dev/null
-have_pg && have_chromium && command -v redis-server >/dev/null && command -v sqlite3 >/dev/null
+have_pg && have_chromium && command -v redis-server >/dev/null && command -v sqlite3 >/dev/null && command -v ip >/dev/null
