@@ -15,18 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from alembic.util.exc import CommandError
 from sqlalchemy.exc import OperationalError
 
 from app import catalog, db, migrate
 from app.crypto import KeyRing, generate_key, load_key_ring, random_password
 from app.errors import LlmAdminError
-from app.proxy import supervisor
 from app.services import (
     alerts,
     config,
     config_import,
-    discovery,
     golive,
     keys,
     models,
@@ -316,6 +313,8 @@ def _provider_types(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _provider_test(ctx: Context, args: argparse.Namespace) -> int:
+    from app.services import discovery  # httpx: only for the command that probes
+
     ring = ctx.ring()
     with ctx.session() as session:
         provider = providers.find_provider(session, name=args.name, include_deleted=False)
@@ -535,6 +534,8 @@ def _import(ctx: Context, path: Path) -> int:
 
 
 def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
+    from app.proxy import supervisor  # httpx and the proxy's checks: paid by proxy commands only
+
     settings = ctx.settings
     path = supervisor.state_path(settings)
     state = supervisor.ProxyState.load(path)
@@ -763,7 +764,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("command %s %s", args.command, getattr(args, "action", ""))
         code: int = args.func(Context(settings, actor), args)
         return code
-    except (LlmAdminError, CommandError, files.WriteError) as exc:
+    except (LlmAdminError, files.WriteError) as exc:
         if _log_handler is not None:  # before logging is set up (bad settings) stderr says it once
             log.warning("command failed: %s", exc)
         print(f"error: {exc}", file=sys.stderr)

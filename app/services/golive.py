@@ -7,10 +7,13 @@ no supervisor of ours runs) loads it only when restarted, so the operator gets t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from app.crypto import load_master_key
-from app.proxy import supervisor
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.proxy.supervisor import ProxyState
 
 STOCK_RESTART = "docker compose restart litellm"
 
@@ -38,8 +41,16 @@ class GoLive:
         return self.outcome in ("live", "waiting_restart")
 
 
-def _running_supervisors(settings: Settings) -> list[supervisor.ProxyState]:
-    return [] if settings.proxy_mode == "stock" else supervisor.replica_states(settings)
+def _supervisor() -> Any:
+    """The supervisor module, imported on first use: it brings httpx and the proxy's checks, which
+    commands that only read rows (and the dashboard's other pages) need not load."""
+    from app.proxy import supervisor
+
+    return supervisor
+
+
+def _running_supervisors(settings: Settings) -> list[ProxyState]:
+    return [] if settings.proxy_mode == "stock" else _supervisor().replica_states(settings)
 
 
 def needs_restart(settings: Settings) -> bool:
@@ -49,7 +60,7 @@ def needs_restart(settings: Settings) -> bool:
 
 def served_revision(settings: Settings) -> int | None:
     """The newest revision stamp the proxy answers with, or None when it does not answer."""
-    served = supervisor.served_revisions(
+    served = _supervisor().served_revisions(
         settings.proxy_host, settings.proxy_port, load_master_key(settings) or ""
     )
     return max((r for r in served or () if isinstance(r, int)), default=None)
@@ -95,7 +106,7 @@ def go_live(settings: Settings, number: int) -> GoLive:
             f"revision {number} applied, waiting for restart: {why}, so restart the proxy to load it "
             f"(e.g. `{STOCK_RESTART}`)",
         )
-    result = supervisor.wait_for_report(settings, lambda r: r.revision == number)
+    result = _supervisor().wait_for_report(settings, lambda r: r.revision == number)
     if result is None:
         return GoLive(
             number,
