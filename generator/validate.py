@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib.util
 import io
@@ -10,6 +11,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -184,12 +186,47 @@ def _fallback_problems(router: dict[str, Any], groups: set[str]) -> list[str]:
     return problems
 
 
+@lru_cache(maxsize=1)
+def litellm_provider_prefixes() -> frozenset[str]:
+    """The values of LiteLLM's own `LlmProviders` enum (`litellm.provider_list`), read from its source
+    without importing LiteLLM, which takes seconds and hundreds of MB."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    source = Path(next(iter(spec.submodule_search_locations))) / "types" / "utils.py"
+    tree = ast.parse(source.read_text())
+    enum = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "LlmProviders")
+    return frozenset(
+        node.value.value
+        for node in enum.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+def routed_by_prefix(params: dict[str, Any]) -> bool:
+    """LiteLLM's first rule in get_llm_provider: `<provider>/<model>` with a provider it lists."""
+    model = params.get("model")
+    if params.get("custom_llm_provider") or not isinstance(model, str) or "/" not in model:
+        return False
+    return model.split("/", 1)[0] in litellm_provider_prefixes()
+
+
 def litellm_problems(config: dict[str, Any]) -> list[str]:
-    """In-process: LiteLLM must recognise every deployment's provider and load every deployment."""
-    import litellm  # slow import: paid only by callers that ask for LiteLLM's opinion
+    """LiteLLM must recognise every deployment's provider: by the prefix of the model (its provider
+    list, read without importing it), else by asking LiteLLM itself, in-process."""
+    deployments = [
+        (index, d)
+        for index, d in enumerate(config.get("model_list") or [])
+        if not routed_by_prefix(d.get("litellm_params") or {})
+    ]
+    if not deployments:
+        return []
+    import litellm  # slow import: paid only when a deployment is not routed by its prefix
 
     problems = []
-    for index, deployment in enumerate(config.get("model_list") or []):
+    for index, deployment in deployments:
         params = deployment.get("litellm_params") or {}
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # it also prints a coloured banner

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -266,3 +268,22 @@ def test_a_callback_module_missing_next_to_the_config_is_a_problem(tmp_path) -> 
         "'llm_admin_secrets.LlmAdminSecretManager' cannot be loaded: no llm_admin_secrets.py next to "
         "the config",
     ]
+
+
+def test_the_provider_prefixes_read_from_litellms_source_are_litellms_provider_list() -> None:
+    import litellm
+
+    assert validate.litellm_provider_prefixes() == {getattr(p, "value", p) for p in litellm.provider_list}
+
+
+def test_checking_a_rendered_config_does_not_load_litellm() -> None:
+    script = (
+        "import sys\n"
+        "from generator import validate\n"
+        "from generator import build\n"
+        "from tests.generator.fixtures import fixture_input\n"
+        "assert validate.litellm_problems(build.build_config(fixture_input(), revision=1)) == []\n"
+        "print('litellm' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
