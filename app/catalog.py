@@ -15,6 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from generator.build import KEYLESS_API_KEY
+
 
 @dataclass(frozen=True)
 class Field:
@@ -87,7 +89,7 @@ class ProviderType:
 
     def api_base(self, base_url: str | None, mode: str = "chat") -> str | None:
         """The `api_base` LiteLLM needs for a model of this mode (None: LiteLLM's own default)."""
-        if not (self.version_path or self.mode_paths or self.root_suffixes):
+        if base_url is None or not (self.version_path or self.mode_paths or self.root_suffixes):
             return base_url
         root = self.root_url(base_url)
         if root is None:
@@ -284,7 +286,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             "http://localhost:8080/v1",
             fields=(OPTIONAL_API_KEY,),
             local=True,
-            keyless_api_key="no-key",
+            keyless_api_key=KEYLESS_API_KEY,
         ),
         ProviderType(
             "custom",
@@ -293,7 +295,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             None,
             base_url_required=True,
             fields=(OPTIONAL_API_KEY, EXTRA_HEADERS),
-            keyless_api_key="no-key",
+            keyless_api_key=KEYLESS_API_KEY,
             notes="Mark it local (on-prem) to let local-only routes use it.",
         ),
     )

@@ -15,6 +15,8 @@ HOOKS_MODULE = "llm_admin_hooks"
 HOOKS = f"{HOOKS_MODULE}.hooks"  # litellm_settings.callbacks entry: our usage and failover hooks
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 REVISION_KEY = "llm_admin_revision"
+# the api_key of an OpenAI-compatible server that needs none: not a secret, so it is written as it is
+KEYLESS_API_KEY = "no-key"
 
 # Failover defaults: a dead, erroring or hanging primary is left within 5 s. No retries on the same
 # deployment (the fallback is the retry), its first failure puts a deployment in cooldown for 30 s so the

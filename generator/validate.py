@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from generator.build import stored_secret_ref
+from generator.build import KEYLESS_API_KEY, stored_secret_ref
 from generator.render import load_yaml
 
 ENV_REF = "os.environ/"
@@ -38,6 +38,7 @@ def plain_secrets(value: Any, path: str) -> list[str]:
                 and SECRET_KEY.search(str(key))
                 and str(key) not in _NOT_SECRET
                 and not item.startswith(ENV_REF)
+                and item != KEYLESS_API_KEY
             ):
                 found.append(where)
             else:

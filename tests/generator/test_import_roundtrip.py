@@ -113,6 +113,17 @@ def _deployment(raw: dict[str, Any], reveal: Callable[[int, str], str] | None) -
         if key in raw:  # older configs put limits next to litellm_params; the Router reads both places
             params.setdefault(key, raw[key])
     route = _route(params.pop("model"), params.pop("custom_llm_provider", None))
+    # What the generator adds for LiteLLM's sake (app/catalog.py deployment_params): a placeholder key for
+    # an OpenAI-compatible server that needs none, and the organization also sent as its header
+    if params.get("api_key") == build.KEYLESS_API_KEY:
+        del params["api_key"]
+    headers = dict(params.get("extra_headers") or {})
+    if "organization" in params and headers.get("OpenAI-Organization") == params["organization"]:
+        del headers["OpenAI-Organization"]
+        if headers:
+            params["extra_headers"] = headers
+        else:
+            del params["extra_headers"]
     for field in SECRET_FIELDS:
         if field in params:
             params[field] = _secret(field, params[field], reveal)
