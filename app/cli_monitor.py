@@ -38,6 +38,12 @@ def register(sub: Any) -> None:
         default=monitor.DEFAULT_RECHECK,
         help="seconds before a failing provider is probed again (two failures in a row: down)",
     )
+    p.add_argument(
+        "--slow-ms",
+        type=_positive,
+        default=health.DEGRADED_LATENCY_MS,
+        help="a provider answering slower than this is degraded (still serving)",
+    )
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser("health", help="providers' current health as the monitor judged it")
@@ -102,6 +108,7 @@ def cmd_monitor(ctx: Context, args: argparse.Namespace) -> int:
         timeout=args.timeout,
         recheck=args.recheck,
         report=_print_once if args.once else _print_sweep,
+        slow_ms=args.slow_ms,
     )
 
 

@@ -144,6 +144,7 @@ def sweep(
     only: Collection[int] | None = None,
     apply_config: bool = True,
     retry_apply: bool = False,
+    slow_ms: float = health.DEGRADED_LATENCY_MS,
 ) -> SweepSummary:
     """Probe every enabled provider (or `only` these) at once, record the verdicts, steer off the down.
 
@@ -188,6 +189,7 @@ def sweep(
                 latency_ms=result.latency_ms,
                 error=None if result.ok else result.message,
                 at=at,
+                slow_ms=slow_ms,
             )
             if change is not None:
                 transitions.append(change)
@@ -292,6 +294,7 @@ def run(
     recheck: float = DEFAULT_RECHECK,
     report: Callable[[SweepSummary], None] | None = None,
     stop: threading.Event | None = None,
+    slow_ms: float = health.DEGRADED_LATENCY_MS,
 ) -> int:
     """Sweep every `interval` seconds (failing providers again after `recheck`) until SIGTERM/SIGINT
     or `stop` is set; 1 when a --once sweep could not run."""
@@ -315,6 +318,7 @@ def run(
                     ring=ring,
                     only=None if full else suspects,
                     retry_apply=retry_apply,
+                    slow_ms=slow_ms,
                 )
             except Exception:
                 log.exception("sweep failed; trying again at the next interval")

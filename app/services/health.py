@@ -73,11 +73,13 @@ class HealthPoint:
     error: str | None
 
 
-def classify(*, ok: bool, latency_ms: float | None, consecutive_failures: int) -> str:
+def classify(
+    *, ok: bool, latency_ms: float | None, consecutive_failures: int, slow_ms: float = DEGRADED_LATENCY_MS
+) -> str:
     """healthy, degraded or down for a probe; `consecutive_failures` counts this probe too."""
     if not ok:
         return "down" if consecutive_failures >= DOWN_AFTER_FAILURES else "degraded"
-    if latency_ms is not None and latency_ms > DEGRADED_LATENCY_MS:
+    if latency_ms is not None and latency_ms > slow_ms:
         return "degraded"
     return "healthy"
 
@@ -90,6 +92,7 @@ def record_probe(
     latency_ms: float | None,
     error: str | None = None,
     at: datetime | None = None,
+    slow_ms: float = DEGRADED_LATENCY_MS,
 ) -> Transition | None:
     """Store one probe result, judge the provider again, and alert when it goes down or comes back."""
     provider = session.get(Provider, provider_id)
@@ -106,7 +109,7 @@ def record_probe(
     old = health.status or "unknown"
     was_down_since = as_utc(health.changed_at) if health.changed_at else None
     failures = 0 if ok else (health.consecutive_failures or 0) + 1
-    new = classify(ok=ok, latency_ms=latency_ms, consecutive_failures=failures)
+    new = classify(ok=ok, latency_ms=latency_ms, consecutive_failures=failures, slow_ms=slow_ms)
     health.consecutive_failures = failures
     health.latency_ms = latency_ms
     health.error = error

@@ -308,3 +308,8 @@ def test_health_series_groups_probes_per_provider_and_bucket_in_sql(
         ("acme", start, 3, 2 / 3, 200.0),
         ("acme", start + timedelta(minutes=15), 1, 1.0, 50.0),
     ]
+
+
+def test_the_slow_threshold_is_the_callers_to_set() -> None:
+    assert health.classify(ok=True, latency_ms=5000, consecutive_failures=0, slow_ms=10_000) == "healthy"
+    assert health.classify(ok=True, latency_ms=5000, consecutive_failures=0, slow_ms=4_000) == "degraded"
