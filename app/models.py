@@ -208,11 +208,13 @@ class ConfigRevision(Base):
     author: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     summary: Mapped[str] = mapped_column(Text, default="")
-    # rendered | applied | live | failed | rolled_back
+    # rendered | applied | live | superseded (an earlier live one) | failed
     status: Mapped[str] = mapped_column(String(16), index=True)
     message: Mapped[str | None] = mapped_column(Text)
     backup_path: Mapped[str | None] = mapped_column(String(1024))
     rollback_of: Mapped[int | None] = mapped_column(Integer)
+    # the generator input it was rendered from (generator.snapshot), for the monitor's steering
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Alert(Base):
