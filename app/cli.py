@@ -491,7 +491,7 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
 
 def _report_go_live(settings: Settings, number: int) -> int:
     """Wait for our supervisor to make the revision live, or tell a stock-image operator what to run."""
-    result = golive.go_live(settings, number)
+    result = golive.go_live(settings, number, notify=out)
     out(result.message)
     return 0 if result.ok else 1
 

@@ -119,9 +119,11 @@ def replica_states(settings: Settings) -> list[ProxyState]:
     return states
 
 
-def wait_for_report(settings: Settings, accept: Callable[[ReloadResult], bool]) -> ReloadResult | None:
+def wait_for_report(
+    settings: Settings, accept: Callable[[ReloadResult], bool], *, seconds: float | None = None
+) -> ReloadResult | None:
     """Every running supervisor's first reload result that `accept`s, combined; None if not in time."""
-    deadline = time.monotonic() + RELOAD_DEADLINE + 15
+    deadline = time.monotonic() + (RELOAD_DEADLINE + 15 if seconds is None else seconds)
     while time.monotonic() < deadline:
         states = replica_states(settings)
         reports = [s.last_reload for s in states if s.last_reload and accept(s.last_reload)]
@@ -417,6 +419,12 @@ class Supervisor:
                     .where(ConfigRevision.number == result.revision)
                     .values(status=status, message=result.message)
                 )
+                if result.ok:  # only the revision the proxy serves is live; the ones before it are not
+                    session.execute(
+                        update(ConfigRevision)
+                        .where(ConfigRevision.status == "live", ConfigRevision.number < result.revision)
+                        .values(status="superseded")
+                    )
         log.info(result.message)
 
     def request_reload(self, *_: Any) -> None:

@@ -16,7 +16,7 @@ from app import db, ui
 from app.crypto import generate_key
 from app.models import AuditEntry, ConfigRevision
 from app.proxy import supervisor
-from app.services import config, models, routes
+from app.services import config, golive, models, routes
 from app.services.access import Actor
 from tests.pages.helpers import SEEDER, seed_models
 
@@ -107,19 +107,21 @@ def test_operator_applies_on_a_stock_image_and_gets_the_restart_command(
 
 
 @SQLITE
-def test_without_a_supervisor_apply_writes_and_waits_for_a_restart(
-    signed_in: Callable[[str], AppTest],
+def test_without_a_supervisor_yet_apply_waits_then_says_the_proxy_is_starting(
+    signed_in: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(golive, "STARTUP_WAIT", 0.2)
     seed_models()
     at = _open(signed_in, "admin")
     at.button(key="config_apply").click()
     at.run()
     at.button(key="config_apply_confirm").click()
     at.run()
-    assert any(
-        "Revision 1 applied, waiting for restart: no llm-admin supervisor runs here" in w.value
-        for w in at.warning
-    )
+    assert not at.exception
+    [shown] = [i.value for i in at.info if i.value.startswith("Revision 1 written")]
+    assert "the proxy is not serving yet" in shown
+    assert shown.endswith("`llm-admin proxy status` shows when revision 1 is live.")
+    assert not any("no llm-admin supervisor runs here" in w.value for w in at.warning)
     assert _revisions() == [(1, "applied", "admin", None)]
     # supervised mode also drops our secret manager and hooks next to the config
     assert (_config_path().parent / "llm_admin_secrets.py").exists()
