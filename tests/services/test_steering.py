@@ -18,7 +18,6 @@ from app.services.access import Actor
 from app.settings import Settings, load_settings
 from generator import render
 
-
 KEY = generate_key()
 
 
