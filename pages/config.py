@@ -169,7 +169,9 @@ with overview:
         elif restart_needed:
             st.warning(f"Revision {latest.number} is written, but the proxy has not loaded it yet.")
     if not status.supervised and not restart_needed:
-        st.info("The proxy is not running: `llm-admin proxy run` (or `make run`) starts it on the latest file")
+        st.info(
+            "The proxy is not running: `llm-admin proxy run` (or `make run`) starts it on the latest file."
+        )
     if restart_needed:
         st.markdown("**Restart command.** This proxy loads a new revision only when it restarts:")
         st.code(golive.STOCK_RESTART, language="bash")
