@@ -116,7 +116,7 @@ class Model(Base):
     output_cost_per_1m: Mapped[float | None] = mapped_column(Float)
     context_window: Mapped[int | None] = mapped_column(Integer)
     max_output_tokens: Mapped[int | None] = mapped_column(Integer)
-    mode: Mapped[str] = mapped_column(String(32), default="chat")
+    mode: Mapped[str | None] = mapped_column(String(32))  # None: not stated (an imported deployment)
     supports_streaming: Mapped[bool] = mapped_column(Boolean, default=True)
     supports_tools: Mapped[bool] = mapped_column(Boolean, default=False)
     supports_vision: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -107,7 +107,7 @@ def create_model(
     model = Model(
         provider=provider,
         identifier=ident,
-        mode=known.mode,
+        mode=known.mode or "chat",
         created_by=actor.name,
         updated_by=actor.name,
         **clean,
