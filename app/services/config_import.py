@@ -78,6 +78,7 @@ def import_config(
 
     taken = {name.casefold() for name in session.scalars(select(Provider.name))}
     created: dict[int, Provider] = {}
+    report_changes: list[str] = []
     for adopted in adoption.providers:
         name, n = adopted.name, 1
         while name.casefold() in taken:
@@ -102,6 +103,11 @@ def import_config(
             adopting=True,
         )
         created[id(adopted)] = provider
+        if adopted.base_url and provider.base_url != adopted.base_url:
+            report_changes.append(
+                f"provider {name}: api_base '{adopted.base_url}' is stored as '{provider.base_url}' "
+                "(llm-admin's form of a base URL; LiteLLM calls the same endpoints)"
+            )
     for model in adoption.models:
         provider = created[id(model.provider)]
         known_params = {f.name for f in catalog.PROVIDER_TYPES[provider.type].param_fields}
@@ -142,7 +148,7 @@ def import_config(
         providers=len(created),
         models=len(adoption.models),
         settings=sum(1 for v in sections.values() if v),
-        warnings=adoption.warnings,
+        warnings=adoption.warnings + report_changes,
         defaults=adoption.defaults,
     )
     audit.record(
