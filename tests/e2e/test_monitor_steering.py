@@ -183,7 +183,9 @@ def test_steering_publishes_only_what_an_admin_applied(
         )
         assert _providers_of(sup.config, "agent/summarizer") == {"backup-co"}  # the down primary left out
         assert _route_limits(sup.config) == {None}  # and the pending cost limit is not live
-        assert _statuses(sup.data_dir) == [(1, "admin", "superseded"), (2, "monitor", "live")]
+        steered = [(1, "admin", "superseded"), (2, "monitor", "live")]
+        # the supervisor reports in its state file, then records the states in the database
+        wait_for(lambda: _statuses(sup.data_dir) == steered, 10, "the revision states")
         # the pending edit still shows as pending
         diff = sup.cli("config", "diff").stdout
         assert "no changes" not in diff and MAX_COST_KEY in diff
@@ -192,10 +194,7 @@ def test_steering_publishes_only_what_an_admin_applied(
         assert "revision 3 live in " in applied
         assert _route_limits(sup.config) == {0.3}  # now the edit is live, the primary still left out
         assert _providers_of(sup.config, "agent/summarizer") == {"backup-co"}
-        assert _statuses(sup.data_dir) == [
-            (1, "admin", "superseded"),
-            (2, "monitor", "superseded"),
-            (3, "admin", "live"),
-        ]
+        applied_states = [(1, "admin", "superseded"), (2, "monitor", "superseded"), (3, "admin", "live")]
+        wait_for(lambda: _statuses(sup.data_dir) == applied_states, 10, "the revision states")
     finally:
         stop(monitor)
