@@ -440,7 +440,7 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
             )
         return 0
     if args.action == "import":
-        return _import(ctx, Path(args.file))
+        return _import(ctx, Path(args.file), keep_behaviour=args.keep_behaviour)
     if args.action == "rollback":
         if not args.yes and not confirm(f"Write revision {args.revision}'s config as the live file?"):
             return 1
@@ -491,7 +491,7 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
 
 def _report_go_live(settings: Settings, number: int) -> int:
     """Wait for our supervisor to make the revision live, or tell a stock-image operator what to run."""
-    result = golive.go_live(settings, number)
+    result = golive.go_live(settings, number, notify=out)
     out(result.message)
     return 0 if result.ok else 1
 
@@ -515,16 +515,20 @@ def _validate_file(ctx: Context, path: Path) -> int:
     return 0
 
 
-def _import(ctx: Context, path: Path) -> int:
+def _import(ctx: Context, path: Path, *, keep_behaviour: bool = False) -> int:
     text = files.read_text(path)
     if text is None:
         raise LlmAdminError(f"{path}: no such file")
     with ctx.session() as session:
-        report = config_import.import_config(session, actor=ctx.actor, ring=ctx.ring(), text=text)
+        report = config_import.import_config(
+            session, actor=ctx.actor, ring=ctx.ring(), text=text, keep_behaviour=keep_behaviour
+        )
     out(
         f"imported {report.providers} provider(s), {report.models} model(s) "
         f"and {report.settings} setting section(s) from {path}"
     )
+    for line in report.defaults:
+        out(f"default: {line}")
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
@@ -722,6 +726,12 @@ def build_parser() -> argparse.ArgumentParser:
     rollback_p.add_argument("--yes", action="store_true")
     import_p = csub.add_parser("import", help="adopt a hand-written LiteLLM config")
     import_p.add_argument("file")
+    import_p.add_argument(
+        "--keep-behaviour",
+        action="store_true",
+        help="where the file sets no retries, cooldowns, router timeout or drop_params, keep LiteLLM's "
+        "defaults instead of llm-admin's failover defaults",
+    )
     export_p = csub.add_parser("export-env", help="0600 env file of stored secrets (stock LiteLLM image)")
     export_p.add_argument("file")
     p.set_defaults(func=cmd_config)

@@ -116,7 +116,7 @@ class Model(Base):
     output_cost_per_1m: Mapped[float | None] = mapped_column(Float)
     context_window: Mapped[int | None] = mapped_column(Integer)
     max_output_tokens: Mapped[int | None] = mapped_column(Integer)
-    mode: Mapped[str] = mapped_column(String(32), default="chat")
+    mode: Mapped[str | None] = mapped_column(String(32))  # None: not stated (an imported deployment)
     supports_streaming: Mapped[bool] = mapped_column(Boolean, default=True)
     supports_tools: Mapped[bool] = mapped_column(Boolean, default=False)
     supports_vision: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -208,11 +208,13 @@ class ConfigRevision(Base):
     author: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     summary: Mapped[str] = mapped_column(Text, default="")
-    # rendered | applied | live | failed | rolled_back
+    # rendered | applied | live | superseded (an earlier live one) | failed
     status: Mapped[str] = mapped_column(String(16), index=True)
     message: Mapped[str | None] = mapped_column(Text)
     backup_path: Mapped[str | None] = mapped_column(String(1024))
     rollback_of: Mapped[int | None] = mapped_column(Integer)
+    # the generator input it was rendered from (generator.snapshot), for the monitor's steering
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Alert(Base):

@@ -1,9 +1,10 @@
 """The health monitor: probe every enabled provider concurrently, judge it, and steer traffic off the down.
 
 A sweep probes each provider with the cheapest real request (app.probes.test_connection), records the
-results in one transaction (app.services.health), and when the set of down providers changed, applies
-the config again: the generator leaves a down provider's deployments out wherever another can serve,
-and the supervisor reloads the proxy on the new file.
+results in one transaction (app.services.health), and when the set of down providers changed, renders
+the last applied revision's input again (`config.steer`, so edits not yet applied stay pending): the
+generator leaves a down provider's deployments out wherever another can serve, and the supervisor
+reloads the proxy on the new file.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def sweep(
     """Probe every enabled provider (or `only` these) at once, record the verdicts, steer off the down.
 
     The config is applied again when the set of down providers changed, or with `retry_apply` (the
-    last attempt failed) whenever the file does not match the rows.
+    last attempt failed) whenever the file does not match the steered render.
     """
     started = time.perf_counter()
     at = utcnow()
@@ -220,17 +221,13 @@ def sweep(
 def reapply(
     settings: Settings, *, ring: KeyRing, environ: Mapping[str, str]
 ) -> tuple[int | None, str | None, str | None]:
-    """(revision written, error, note): render the config again now that the down providers changed."""
+    """(revision written, error, note): re-render the last applied revision around the down providers."""
     if not settings.config_path.exists():
         return None, None, "no config applied yet: nothing to re-render (run `llm-admin config apply`)"
     try:
-        with db.Session.begin() as session:
-            planned = config.plan(
-                session, settings=settings, ring=ring, environ=environ, author=MONITOR.name, deep=False
-            )
-        if planned.summary == "no changes" and not planned.problems:
+        applied = config.steer(actor=MONITOR, settings=settings, ring=ring, environ=environ)
+        if applied is None:
             return None, None, "the config already matches the providers' health"
-        applied = config.apply(actor=MONITOR, settings=settings, ring=ring, environ=environ, deep=False)
     except Exception as exc:  # never crash the monitor: an admin reads the alert and fixes the config
         message = str(exc) or type(exc).__name__
         log.error("monitor could not apply the config: %s", message)

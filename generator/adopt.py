@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator.build import MASTER_KEY_ENV, REVISION_KEY, ROUTE_PREFIX
+from generator.build import (
+    DEFAULT_LITELLM_SETTINGS,
+    DEFAULT_ROUTER_SETTINGS,
+    MASTER_KEY_ENV,
+    REVISION_KEY,
+    ROUTE_PREFIX,
+    SECRET_MANAGER_MODULE,
+)
 from generator.validate import (
     ENV_REF,
     plain_secrets,  # the check the rendered file gets
@@ -59,6 +66,16 @@ MODELLED_INFO = (
     "mode",
 )
 _SLUG = re.compile(r"[^a-z0-9]+")
+# What LiteLLM does when a config leaves these out (litellm.Router and litellm's module defaults): the
+# values an import keeps when the admin asks to keep the imported config's behaviour.
+LITELLM_ROUTER_DEFAULTS: dict[str, Any] = {
+    "num_retries": 2,
+    "allowed_fails": 3,
+    "cooldown_time": 5,
+    "timeout": None,
+}
+LITELLM_SETTINGS_DEFAULTS: dict[str, Any] = {"drop_params": False}
+CALLBACK_LISTS = ("callbacks", "success_callback", "failure_callback")
 
 
 @dataclass
@@ -90,7 +107,7 @@ class AdoptedModel:
     output_cost_per_1m: float | None
     context_window: int | None
     max_output_tokens: int | None
-    mode: str
+    mode: str | None
     extra_params: dict[str, Any]
     extra_model_info: dict[str, Any]
     limits: dict[str, Any] = field(default_factory=dict)
@@ -105,6 +122,7 @@ class Adoption:
     general_settings: dict[str, Any]
     extra: dict[str, Any]
     warnings: list[str]
+    defaults: list[str] = field(default_factory=list)  # the render defaults llm-admin adds, each a line
 
 
 class AdoptError(Exception):
@@ -183,26 +201,88 @@ def _settle_limits(providers: list[AdoptedProvider], models: list[AdoptedModel])
                     m.extra_params[theirs] = m.limits[ours]
 
 
+def _defaults(router: dict[str, Any], litellm_settings: dict[str, Any], *, keep: bool) -> list[str]:
+    """The render defaults that change what this config did, one line each; with `keep`, the imported
+    behaviour is written down instead (LiteLLM's own default, stated), so no default is added."""
+    lines = []
+    wanted = [("router_settings", router, DEFAULT_ROUTER_SETTINGS, LITELLM_ROUTER_DEFAULTS)]
+    wanted.append(("litellm_settings", litellm_settings, DEFAULT_LITELLM_SETTINGS, LITELLM_SETTINGS_DEFAULTS))
+    for section, values, ours, theirs in wanted:
+        for key, before in theirs.items():
+            if key in values:
+                continue
+            if keep:
+                values[key] = before
+                lines.append(
+                    f"{section}.{key}: kept LiteLLM's default {before!r} (llm-admin's is {ours[key]!r})"
+                )
+            else:
+                lines.append(
+                    f"{section}.{key}: llm-admin renders {ours[key]!r} where the file had none "
+                    f"(LiteLLM's default: {before!r}); import with --keep-behaviour to keep {before!r}"
+                )
+    return lines
+
+
+def _callback_lists(settings: dict[str, Any], warnings: list[str]) -> None:
+    """`callbacks: module.handler` is one callback to LiteLLM: store it as a list of one."""
+    for key in CALLBACK_LISTS:
+        if isinstance(settings.get(key), str):
+            settings[key] = [settings[key]]
+            warnings.append(
+                f"litellm_settings.{key} was one name ('{settings[key][0]}'); it is stored as a list "
+                "of one, which LiteLLM reads the same way"
+            )
+
+
+def _key_management(general: dict[str, Any], warnings: list[str]) -> None:
+    """Keep an imported secret manager, and say when llm-admin's own must take its place."""
+    system = general.get("key_management_system")
+    manager = str((general.get("key_management_settings") or {}).get("custom_secret_manager") or "")
+    if system == "custom" and manager.startswith(f"{SECRET_MANAGER_MODULE}."):
+        general.pop("key_management_system")
+        general.pop("key_management_settings", None)  # ours, written again on every render
+    elif system is not None:
+        warnings.append(
+            f"general_settings.key_management_system '{system}' is kept; but while llm-admin stores any "
+            "provider key it renders its own secret manager ('custom') in its place, so keep the keys "
+            f"{system} holds as os.environ/ names exported for the proxy, or remove the stored keys"
+        )
+
+
+def _mode(info: dict[str, Any], route: str, mode_of: Callable[[str], str | None]) -> str | None:
+    """The mode the file states, else the one LiteLLM's cost map knows for the model, else none."""
+    stated = info.pop("mode", None)
+    return str(stated) if stated is not None else mode_of(route)
+
+
 def adopt(
     config: Any,
     *,
     prefixes: dict[str, str],
     provider_of: Callable[[str], str | None] = lambda model: None,
+    mode_of: Callable[[str], str | None] = lambda model: None,
+    secret_fields: dict[str, set[str]] | None = None,
+    keep_behaviour: bool = False,
 ) -> Adoption:
     """Map a LiteLLM config onto providers and models.
 
     `prefixes` maps our types to LiteLLM prefixes; `provider_of` names the LiteLLM provider of a
-    bare model name (from LiteLLM's cost map), as LiteLLM itself resolves `model: gpt-4o`.
+    bare model name (LiteLLM's own resolution, as for `model: gpt-4o`); `mode_of` the cost map's mode
+    of `provider/model`; `secret_fields` the secret fields each of our types stores; `keep_behaviour`
+    keeps LiteLLM's defaults where the file sets none instead of llm-admin's failover defaults.
     """
-    if not isinstance(config, dict) or not isinstance(config.get("model_list"), list):
-        raise AdoptError(["the file is not a LiteLLM config: it needs a model_list"])
+    if not isinstance(config, dict) or not isinstance(config.get("model_list") or [], list):
+        raise AdoptError(
+            ["the file is not a LiteLLM config: it needs to be a mapping, its model_list a list"]
+        )
     warnings: list[str] = []
     problems: list[str] = []
     providers: list[AdoptedProvider] = []
     models: list[AdoptedModel] = []
     names: set[str] = set()
 
-    for index, deployment in enumerate(config["model_list"]):
+    for index, deployment in enumerate(config.get("model_list") or []):
         where = f"model_list[{index}]"
         if not isinstance(deployment, dict) or not isinstance(deployment.get("litellm_params"), dict):
             problems.append(f"{where}: needs model_name and litellm_params")
@@ -229,9 +309,20 @@ def adopt(
         if isinstance(base_url, str) and base_url.startswith(ENV_REF):
             params["api_base"], base_url = base_url, None  # resolved by LiteLLM at run time: keep as is
         type_id = _type_for(prefix, base_url)
-        secrets = [
-            _secret(f, params.pop(f), warnings, f"{where} ({alias})") for f in SECRET_FIELDS if f in params
-        ]
+        storable = (secret_fields or {}).get(type_id, set(SECRET_FIELDS))
+        secrets = []
+        for f in SECRET_FIELDS:
+            value = params.get(f)
+            if value in (None, "") or (f not in storable and str(value).startswith(ENV_REF)):
+                continue  # empty, or a reference this type does not store: kept verbatim in the params
+            if f not in storable:
+                problems.append(
+                    f"{where} ({alias}): {f} on a {prefix}/ deployment: llm-admin's {type_id} type stores "
+                    f"no {f}; make it {f}: os.environ/NAME (kept as written) and import again"
+                )
+                params.pop(f)
+                continue
+            secrets.append(_secret(f, params.pop(f), warnings, f"{where} ({alias})"))
         provider_params = {k: params.pop(k) for k in PROVIDER_PARAMS.get(type_id, ()) if k in params}
         limits = {ours: params.pop(theirs) for theirs, ours in LIMITS.items() if theirs in params}
         # kept params are stored and rendered as they are: a plain secret among them would leak
@@ -276,7 +367,7 @@ def adopt(
                 output_cost_per_1m=_price_per_1m("output_cost_per_token", info, params),
                 context_window=info.pop("max_input_tokens", None),
                 max_output_tokens=info.pop("max_output_tokens", None),
-                mode=str(info.pop("mode", "chat")),
+                mode=_mode(info, f"{prefix}/{identifier}", mode_of),
                 extra_params=params,
                 extra_model_info=info,
                 limits=limits,
@@ -294,8 +385,12 @@ def adopt(
             f"general_settings.master_key read {master}; the config now reads "
             f"{ENV_REF}{MASTER_KEY_ENV}: export that for the proxy"
         )
-    for managed in ("store_model_in_db", "key_management_system", "key_management_settings"):
-        general.pop(managed, None)
+    if general.pop("store_model_in_db", False):
+        warnings.append(
+            "general_settings.store_model_in_db was true; llm-admin renders false: its database is the "
+            "one source of models, so models added in LiteLLM's UI would not be kept"
+        )
+    _key_management(general, warnings)
     extra = {
         k: copy.deepcopy(v)
         for k, v in config.items()
@@ -312,6 +407,7 @@ def adopt(
             )
     router = copy.deepcopy(config.get("router_settings") or {})
     litellm_settings = copy.deepcopy(config.get("litellm_settings") or {})
+    _callback_lists(litellm_settings, warnings)
     for key in ("num_retries", "allowed_fails"):
         # litellm.Router falls back to these litellm_settings; the generator's router defaults would win
         if key in litellm_settings and key not in router:
@@ -319,6 +415,7 @@ def adopt(
     if "context_window_fallbacks" not in litellm_settings:
         # the file had none: keep it so rather than gain the generator's window fallbacks on import
         router.setdefault("context_window_fallbacks", [])
+    defaults = _defaults(router, litellm_settings, keep=keep_behaviour)
     # settings are stored and rendered as they are, too
     kept_settings = {
         "router_settings": router,
@@ -341,4 +438,5 @@ def adopt(
         general_settings=general,
         extra=extra,
         warnings=warnings,
+        defaults=defaults,
     )

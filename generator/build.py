@@ -95,7 +95,7 @@ class ModelRow:
     output_cost_per_1m: float | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
-    mode: str = "chat"
+    mode: str | None = "chat"  # None: not stated, LiteLLM goes by the endpoint called
     extra_params: dict[str, Any] = field(default_factory=dict)
     extra_model_info: dict[str, Any] = field(default_factory=dict)
 
@@ -162,7 +162,7 @@ def deployment_id(model: ModelRow) -> str:
 
 
 def _deployment(provider: ProviderRow, model: ModelRow, revision: int) -> dict[str, Any]:
-    endpoint = provider.endpoints.get(model.mode) or Endpoint(provider.litellm_provider, provider.base_url)
+    endpoint = provider.endpoints.get(model.mode or "chat") or Endpoint(provider.litellm_provider, provider.base_url)
     params: dict[str, Any] = {"model": f"{endpoint.prefix}/{model.identifier}"}
     if endpoint.api_base:
         params["api_base"] = endpoint.api_base
@@ -224,8 +224,9 @@ def build_config(rows: ConfigInput, *, revision: int, managed: bool = True) -> d
                 "may repeat only across providers (a load-balanced group), so rename one of them"
             )
             continue
-        group_mode = modes.setdefault(model.alias, model.mode)
-        if group_mode != model.mode:
+        # a deployment with no stated mode (imported so) fits any group: LiteLLM goes by the endpoint
+        group_mode = modes.setdefault(model.alias, model.mode) if model.mode else None
+        if group_mode is not None and model.mode is not None and group_mode != model.mode:
             problems.append(
                 f"{where}: is {_article(model.mode)} {model.mode} model but group '{model.alias}' serves "
                 f"{group_mode}; give it another alias"

@@ -45,6 +45,8 @@ def _show_go_live(result: golive.GoLive) -> None:
     elif result.outcome == "waiting_restart":
         st.warning(message)
         st.code(golive.STOCK_RESTART, language="bash")
+    elif result.outcome == "starting":
+        st.info(f"{message}.")
     elif result.outcome == "failed":
         st.error(
             f"{message}. The proxy rolled back to the last good revision; fix the cause and apply again."
@@ -70,9 +72,10 @@ def _write(label: str, write: Callable[[], config.Applied]) -> None:
         st.write(f"Revision {applied.number} written to {settings.config_path} ({applied.summary}).")
         if not golive.needs_restart(settings):
             st.write("Waiting for the supervisor to reload the proxy and verify the new revision…")
-        result = golive.go_live(settings, applied.number)
+        result = golive.go_live(settings, applied.number, notify=st.write)
         box.update(label=f"{label}: {result.outcome.replace('_', ' ')}", state="complete")
     state.config_result = result
+    state.config_pick_next = applied.number  # the revision picker moves to it on the rerun
     st.rerun()  # the status and history above were read before the write
 
 
@@ -144,7 +147,7 @@ with db.Session.begin() as session:
     revisions = config.history(session)
 status = golive.proxy_status(settings)
 latest = revisions[0] if revisions else None
-restart_needed = golive.needs_restart(settings)
+restart_needed = golive.restart_loads(settings, status)
 
 with overview:
     done = state.pop("config_result", None)
@@ -157,13 +160,18 @@ with overview:
     latest_col.metric(
         "Latest rendered", "none yet" if latest is None else f"revision {latest.number} ({latest.status})"
     )
-    mode_col.metric("Proxy", "restart to load" if restart_needed else "reloads on apply")
+    proxy_mode = "reloads on apply" if status.supervised else "not running"
+    mode_col.metric("Proxy", "restart to load" if restart_needed else proxy_mode)
     st.caption(status.detail)
     if latest is not None and latest.number != status.live_revision:
         if latest.status == "failed":
             st.error(f"Revision {latest.number} failed: {latest.message or 'see the proxy log'}")
         elif restart_needed:
             st.warning(f"Revision {latest.number} is written, but the proxy has not loaded it yet.")
+    if not status.supervised and not restart_needed:
+        st.info(
+            "The proxy is not running: `llm-admin proxy run` (or `make run`) starts it on the latest file."
+        )
     if restart_needed:
         st.markdown("**Restart command.** This proxy loads a new revision only when it restarts:")
         st.code(golive.STOCK_RESTART, language="bash")
@@ -188,6 +196,8 @@ st.dataframe(
     key="config_history",
 )
 by_number = {r.number: r for r in revisions}
+if state.get("config_pick_next") in by_number:
+    state.config_revision_pick = state.pop("config_pick_next")
 picked = st.selectbox("Revision", list(by_number), key="config_revision_pick")
 with st.expander(f"Revision {picked}'s YAML"):
     st.code(mask_secrets(by_number[picked].yaml_text), language="yaml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
@@ -89,3 +90,26 @@ def test_unique_constraints_exist(empty_db_url: str) -> None:
     assert unique("models") == [["provider_id", "identifier"]]
     assert unique("provider_credentials") == [["provider_id", "field"]]
     assert unique("users") == [["username"]]
+
+
+def test_revision_0006_keeps_only_the_newest_live_revision_live(empty_db_url: str) -> None:
+    migrate.upgrade(empty_db_url, "0005")
+    engine = sa.create_engine(empty_db_url)
+    insert = sa.text(
+        "INSERT INTO config_revisions (number, sha256, yaml_text, author, created_at, summary, status) "
+        "VALUES (:n, 'x', '', 'alice', CURRENT_TIMESTAMP, '', :s)"
+    )
+    with engine.begin() as conn:
+        for number, status in ((1, "live"), (2, "live"), (3, "failed"), (4, "live"), (5, "applied")):
+            conn.execute(insert, {"n": number, "s": status})
+    migrate.upgrade(empty_db_url)
+    with engine.begin() as conn:
+        rows = conn.execute(sa.text("SELECT number, status, inputs FROM config_revisions ORDER BY number"))
+        assert [tuple(r) for r in rows] == [
+            (1, "superseded", None),
+            (2, "superseded", None),
+            (3, "failed", None),
+            (4, "live", None),
+            (5, "applied", None),
+        ]
+    engine.dispose()

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from app import db, monitor
 from app.cli import main
 from app.crypto import KeyRing, generate_key, load_key_ring
-from app.models import Alert, ConfigRevision, HealthCheck, ProviderHealth
+from app.models import Alert, ConfigRevision, HealthCheck, ProviderCredential, ProviderHealth
 from app.services import config, models, providers
 from app.services.access import Actor
 from app.settings import Settings, load_settings
@@ -262,6 +262,22 @@ def test_no_config_yet_means_nothing_to_re_render(
     assert not settings.config_path.exists()
 
 
+def test_an_admin_s_unapplied_edit_is_not_published_by_steering(
+    settings: Settings, keyring: KeyRing, upstreams: dict[str, FakeUpstream]
+) -> None:
+    add(keyring, "fast", upstreams["fast"].base_url, "chat", key="sk-fast-0123456789")
+    add(keyring, "broken", upstreams["broken"].base_url, "chat")
+    _apply_first(settings, keyring)
+    with db.Session.begin() as session:  # an admin's half-finished edit: a fallback to no group
+        config.get_settings_row(session).router_settings = {"fallbacks": [{"chat": ["nowhere"]}]}
+    monitor.sweep(settings, timeout=TIMEOUT, ring=keyring)
+    summary = monitor.sweep(settings, timeout=TIMEOUT, ring=keyring)
+    assert summary.down == ["broken"] and summary.apply_error is None
+    assert summary.applied_revision == 2
+    assert _served_by(settings.config_path) == [("chat", "fast")]
+    assert "nowhere" not in settings.config_path.read_text()
+
+
 def test_an_apply_the_config_refuses_is_alerted_not_raised(
     settings: Settings, keyring: KeyRing, upstreams: dict[str, FakeUpstream]
 ) -> None:
@@ -269,21 +285,24 @@ def test_an_apply_the_config_refuses_is_alerted_not_raised(
     add(keyring, "broken", upstreams["broken"].base_url, "chat")
     _apply_first(settings, keyring)
     before = settings.config_path.read_text()
-    with db.Session.begin() as session:  # an admin's half-finished edit: a fallback to no group
-        config.get_settings_row(session).router_settings = {"fallbacks": [{"chat": ["nowhere"]}]}
+    with db.Session.begin() as session:  # fast's stored key can no longer be read with this key ring
+        credential = session.scalars(
+            select(ProviderCredential).where(ProviderCredential.provider_id == 1)
+        ).one()
+        good, credential.ciphertext = credential.ciphertext, "v1:unknown-key:garbage"
     monitor.sweep(settings, timeout=TIMEOUT, ring=keyring)
     summary = monitor.sweep(settings, timeout=TIMEOUT, ring=keyring)
     assert summary.down == ["broken"]
     assert summary.applied_revision is None
-    assert summary.apply_error is not None and "nowhere" in summary.apply_error
+    assert summary.apply_error is not None and "LLM_ADMIN_P1_API_KEY" in summary.apply_error
     assert settings.config_path.read_text() == before
     with db.Session.begin() as session:
         alert = session.scalars(select(Alert).where(Alert.kind == "monitor_apply_failed")).one()
     assert alert.severity == "warning"
-    assert "nowhere" in alert.message and "steer traffic off down providers" in alert.message
-    # the admin fixes the rows: the next sweep after a failed apply tries again
+    assert "LLM_ADMIN_P1_API_KEY" in alert.message and "steer traffic off down providers" in alert.message
+    # the admin restores the key: the next sweep after a failed apply tries again
     with db.Session.begin() as session:
-        config.get_settings_row(session).router_settings = {}
+        session.get(ProviderCredential, credential.id).ciphertext = good
     unchanged = monitor.sweep(settings, timeout=TIMEOUT, ring=keyring)
     assert (unchanged.apply_attempted, unchanged.applied_revision) == (False, None)
     retried = monitor.sweep(settings, timeout=TIMEOUT, ring=keyring, retry_apply=True)

@@ -119,9 +119,11 @@ def replica_states(settings: Settings) -> list[ProxyState]:
     return states
 
 
-def wait_for_report(settings: Settings, accept: Callable[[ReloadResult], bool]) -> ReloadResult | None:
+def wait_for_report(
+    settings: Settings, accept: Callable[[ReloadResult], bool], *, seconds: float | None = None
+) -> ReloadResult | None:
     """Every running supervisor's first reload result that `accept`s, combined; None if not in time."""
-    deadline = time.monotonic() + RELOAD_DEADLINE + 15
+    deadline = time.monotonic() + (RELOAD_DEADLINE + 15 if seconds is None else seconds)
     while time.monotonic() < deadline:
         states = replica_states(settings)
         reports = [s.last_reload for s in states if s.last_reload and accept(s.last_reload)]
@@ -417,6 +419,12 @@ class Supervisor:
                     .where(ConfigRevision.number == result.revision)
                     .values(status=status, message=result.message)
                 )
+                if result.ok:  # only the revision the proxy serves is live; the ones before it are not
+                    session.execute(
+                        update(ConfigRevision)
+                        .where(ConfigRevision.status == "live", ConfigRevision.number < result.revision)
+                        .values(status="superseded")
+                    )
         log.info(result.message)
 
     def request_reload(self, *_: Any) -> None:
@@ -446,6 +454,7 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self.request_reload)
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        self._heartbeat()  # at once, so that an apply made while the proxy boots waits for it
         if not self.config_path.exists():
             log.warning(
                 "no config at %s yet: waiting for the first `llm-admin config apply`", self.config_path

@@ -22,9 +22,11 @@ from app.services import audit, health
 from app.services import routes as route_service
 from app.services.access import Actor, authorize
 from app.settings import Settings
-from generator import build, diff, files, render, validate
+from generator import build, diff, files, render, snapshot, validate
 
 KEEP_BACKUPS = 20
+# revisions an admin's apply (or rollback) reached the file with: steering starts from the newest
+WRITTEN = ("applied", "live", "superseded")
 
 
 class ConfigInvalid(LlmAdminError):
@@ -47,6 +49,7 @@ class Plan:
     diff: str
     problems: list[str]
     warnings: list[str] = field(default_factory=list)
+    rows: build.ConfigInput | None = None  # what it was rendered from
 
 
 def provider_row(provider: Provider) -> build.ProviderRow:
@@ -164,11 +167,12 @@ def plan(
     author: str,
     at: datetime | None = None,
     deep: bool = False,
+    rows: build.ConfigInput | None = None,
 ) -> Plan:
-    """Render the next revision, validate it, and diff it against the file on disk."""
+    """Render the next revision (from the rows, or these `rows`), validate it, diff it against the file."""
     number = next_revision_number(session)
     moment = at or utcnow()
-    rows = load_input(session)
+    rows = load_input(session) if rows is None else rows
     if settings.redis_host:
         redis = build.RedisRow(settings.redis_host, settings.redis_port, settings.redis_password_env or None)
         rows = dataclasses.replace(rows, redis=redis)
@@ -193,7 +197,7 @@ def plan(
         if not exported.get(name)
     ]
     summary, unified = diff.diff_texts(files.read_text(settings.config_path), text)
-    return Plan(number, config, text, summary, unified, problems, warnings)
+    return Plan(number, config, text, summary, unified, problems, warnings, rows)
 
 
 @dataclass(frozen=True)
@@ -224,14 +228,29 @@ def apply(
         result = plan(session, settings=settings, ring=ring, environ=environ, author=actor.name, deep=deep)
         if result.problems:
             raise ConfigInvalid(result.problems)
-        _add_revision(session, actor=actor, number=result.number, text=result.text, summary=result.summary)
+        _add_revision(
+            session,
+            actor=actor,
+            number=result.number,
+            text=result.text,
+            summary=result.summary,
+            inputs=snapshot.dump_input(result.rows) if result.rows else None,
+        )
     return _write_revision(
         settings, number=result.number, summary=result.summary, text=result.text, keep_backups=keep_backups
     )
 
 
 def _add_revision(
-    session: Session, *, actor: Actor, number: int, text: str, summary: str, rollback_of: int | None = None
+    session: Session,
+    *,
+    actor: Actor,
+    number: int,
+    text: str,
+    summary: str,
+    inputs: dict[str, Any] | None,
+    rollback_of: int | None = None,
+    action: str = "config.apply",
 ) -> None:
     session.add(
         ConfigRevision(
@@ -242,12 +261,13 @@ def _add_revision(
             summary=summary,
             status="rendered",
             rollback_of=rollback_of,
+            inputs=inputs,
         )
     )
     audit.record(
         session,
         actor=actor,
-        action="config.rollback" if rollback_of else "config.apply",
+        action="config.rollback" if rollback_of else action,
         target_type="config_revision",
         target_id=number,
         details={"summary": summary, "rollback_of": rollback_of},
@@ -317,8 +337,72 @@ def rollback(*, actor: Actor, settings: Settings, number: int, keep_backups: int
             raise ConfigInvalid(problems)
         summary, _ = diff.diff_texts(files.read_text(settings.config_path), text)
         summary = f"rollback to revision {number}: {summary}"
-        _add_revision(session, actor=actor, number=new_number, text=text, summary=summary, rollback_of=number)
+        _add_revision(
+            session,
+            actor=actor,
+            number=new_number,
+            text=text,
+            summary=summary,
+            inputs=old.inputs,
+            rollback_of=number,
+        )
     return _write_revision(settings, number=new_number, summary=summary, text=text, keep_backups=keep_backups)
+
+
+def steering_input(session: Session) -> tuple[build.ConfigInput, ConfigRevision]:
+    """The input of the newest revision an admin wrote, with the health monitor's current verdicts."""
+    base = session.scalars(
+        select(ConfigRevision)
+        .where(ConfigRevision.status.in_(WRITTEN))
+        .order_by(ConfigRevision.number.desc())
+        .limit(1)
+    ).first()
+    if base is None:
+        raise LlmAdminError("no config applied yet: nothing to steer (run `llm-admin config apply`)")
+    if base.inputs is None:
+        raise LlmAdminError(
+            f"revision {base.number} was written before revisions kept their inputs, so the monitor "
+            "cannot steer without publishing pending edits; apply once (`llm-admin config apply`)"
+        )
+    rows = snapshot.load_input(base.inputs)
+    down = health.down_provider_ids(session)
+    providers = tuple(dataclasses.replace(p, down=p.id in down) for p in rows.providers)
+    return dataclasses.replace(rows, providers=providers), base
+
+
+def steering_reason(rows: build.ConfigInput, base: int) -> str:
+    """Why a steering revision was written: which providers are left out, from which revision."""
+    down = sorted((p.name for p in rows.providers if p.down), key=str.casefold)
+    what = f"{', '.join(down)} down, left out where another provider serves" if down else "no provider down"
+    return f"monitor steering of revision {base}: {what}"
+
+
+def steer(*, actor: Actor, settings: Settings, ring: KeyRing, environ: Mapping[str, str]) -> Applied | None:
+    """Re-render the last applied revision's input around the down providers; None when nothing changes.
+
+    Pending edits in the rows stay pending: only which deployments are left out changes.
+    """
+    authorize(actor, "operate")
+    with db.Session.begin() as session:
+        rows, base = steering_input(session)
+        result = plan(session, settings=settings, ring=ring, environ=environ, author=actor.name, rows=rows)
+        if result.problems:
+            raise ConfigInvalid(result.problems)
+        if result.summary == "no changes":
+            return None
+        summary = f"{steering_reason(rows, base.number)}; {result.summary}"
+        _add_revision(
+            session,
+            actor=actor,
+            number=result.number,
+            text=result.text,
+            summary=summary,
+            inputs=base.inputs,
+            action="config.steer",
+        )
+    return _write_revision(
+        settings, number=result.number, summary=summary, text=result.text, keep_backups=KEEP_BACKUPS
+    )
 
 
 def write_rendered(path: Path, text: str) -> None:

@@ -26,16 +26,38 @@ class ImportReport:
     models: int = 0
     settings: int = 0
     warnings: list[str] = field(default_factory=list)
+    defaults: list[str] = field(default_factory=list)  # render defaults added (or kept out), one a line
 
 
-def _cost_map_provider(model: str) -> str | None:
-    """The LiteLLM provider of a bare model name, from the cost map LiteLLM resolves it with."""
-    provider = (catalog.cost_map().get(model) or {}).get("litellm_provider")
-    return str(provider) if provider else None
+def _litellm_provider(model: str) -> str | None:
+    """The provider LiteLLM itself resolves a bare model name to (`anthropic.claude-…` → bedrock)."""
+    import litellm  # slow import: paid by an import, never by the dashboard's pages
+
+    try:
+        return str(litellm.get_llm_provider(model=model)[1])
+    except Exception:  # LiteLLM raises BadRequestError when it cannot tell
+        return None
 
 
-def import_config(session: Session, *, actor: Actor, ring: KeyRing, text: str) -> ImportReport:
-    """Create the rows that render this config back; plain-text keys are encrypted on the way in."""
+def _cost_map_mode(route: str) -> str | None:
+    """The mode LiteLLM's cost map gives `provider/model` (or the bare model), else None."""
+    costs = catalog.cost_map()
+    entry = costs.get(route) or costs.get(route.partition("/")[2]) or {}
+    return str(entry["mode"]) if entry.get("mode") else None
+
+
+def _secret_fields() -> dict[str, set[str]]:
+    return {t.id: {f.name for f in t.secret_fields} for t in catalog.PROVIDER_TYPES.values()}
+
+
+def import_config(
+    session: Session, *, actor: Actor, ring: KeyRing, text: str, keep_behaviour: bool = False
+) -> ImportReport:
+    """Create the rows that render this config back; plain-text keys are encrypted on the way in.
+
+    `keep_behaviour`: where the file sets no retries, cooldowns, router timeout or drop_params, keep
+    LiteLLM's defaults instead of llm-admin's failover defaults (the report lists each either way).
+    """
     authorize(actor, "edit")
     try:
         parsed = render.load_yaml(text)
@@ -43,12 +65,20 @@ def import_config(session: Session, *, actor: Actor, ring: KeyRing, text: str) -
         raise LlmAdminError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
     prefixes = {t.id: t.litellm_provider for t in catalog.PROVIDER_TYPES.values()}
     try:
-        adoption = adopt(parsed, prefixes=prefixes, provider_of=_cost_map_provider)
+        adoption = adopt(
+            parsed,
+            prefixes=prefixes,
+            provider_of=_litellm_provider,
+            mode_of=_cost_map_mode,
+            secret_fields=_secret_fields(),
+            keep_behaviour=keep_behaviour,
+        )
     except AdoptError as exc:
         raise ConfigInvalid(exc.problems) from None
 
     taken = {name.casefold() for name in session.scalars(select(Provider.name))}
     created: dict[int, Provider] = {}
+    report_changes: list[str] = []
     for adopted in adoption.providers:
         name, n = adopted.name, 1
         while name.casefold() in taken:
@@ -73,6 +103,11 @@ def import_config(session: Session, *, actor: Actor, ring: KeyRing, text: str) -
             adopting=True,
         )
         created[id(adopted)] = provider
+        if adopted.base_url and provider.base_url != adopted.base_url:
+            report_changes.append(
+                f"provider {name}: api_base '{adopted.base_url}' is stored as '{provider.base_url}' "
+                "(llm-admin's form of a base URL; LiteLLM calls the same endpoints)"
+            )
     for model in adoption.models:
         provider = created[id(model.provider)]
         known_params = {f.name for f in catalog.PROVIDER_TYPES[provider.type].param_fields}
@@ -113,7 +148,8 @@ def import_config(session: Session, *, actor: Actor, ring: KeyRing, text: str) -
         providers=len(created),
         models=len(adoption.models),
         settings=sum(1 for v in sections.values() if v),
-        warnings=adoption.warnings,
+        warnings=adoption.warnings + report_changes,
+        defaults=adoption.defaults,
     )
     audit.record(
         session,

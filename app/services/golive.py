@@ -6,6 +6,8 @@ no supervisor of ours runs) loads it only when restarted, so the operator gets t
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,10 @@ if TYPE_CHECKING:
     from app.proxy.supervisor import ProxyState
 
 STOCK_RESTART = "docker compose restart litellm"
+# how long an apply waits for a supervisor that is still starting (`llm-admin proxy run` imports
+# LiteLLM before its first heartbeat), and for the proxy's first start on the new file
+STARTUP_WAIT = 2.0
+FIRST_START_EXTRA_WAIT = 15.0  # beyond the supervisor's own start deadline
 
 
 @dataclass(frozen=True)
@@ -32,13 +38,13 @@ class GoLive:
     """What became of a written revision: live, failed (and the last good one restored), or neither yet."""
 
     number: int
-    outcome: str  # live | failed | waiting_restart | no_report
+    outcome: str  # live | failed | waiting_restart | starting | no_report
     message: str
     ms: float | None = None
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("live", "waiting_restart")
+        return self.outcome in ("live", "waiting_restart", "starting")
 
 
 def _supervisor() -> Any:
@@ -56,6 +62,11 @@ def _running_supervisors(settings: Settings) -> list[ProxyState]:
 def needs_restart(settings: Settings) -> bool:
     """True when no supervisor of ours will load a new file: the proxy must be restarted for it."""
     return not _running_supervisors(settings)
+
+
+def restart_loads(settings: Settings, status: ProxyStatus) -> bool:
+    """True when only a restart loads a new file: a stock image, or a proxy that answers unsupervised."""
+    return settings.proxy_mode == "stock" or (not status.supervised and status.live_revision is not None)
 
 
 def served_revision(settings: Settings) -> int | None:
@@ -92,21 +103,62 @@ def proxy_status(settings: Settings) -> ProxyStatus:
     return ProxyStatus(False, live, f"no llm-admin supervisor; the proxy at {where} serves revision {live}")
 
 
-def go_live(settings: Settings, number: int) -> GoLive:
-    """Wait for the supervisor's verdict on revision `number`, or say which restart loads it."""
-    if needs_restart(settings):
-        why = (
-            "the proxy runs the stock LiteLLM image"
-            if settings.proxy_mode == "stock"
-            else "no llm-admin supervisor runs here"
-        )
-        return GoLive(
-            number,
-            "waiting_restart",
-            f"revision {number} applied, waiting for restart: {why}, so restart the proxy to load it "
-            f"(e.g. `{STOCK_RESTART}`)",
-        )
-    result = _supervisor().wait_for_report(settings, lambda r: r.revision == number)
+def _wait_for_supervisor(settings: Settings, seconds: float) -> list[ProxyState]:
+    """The running supervisors, waiting up to `seconds` for one that is still starting to appear."""
+    deadline = time.monotonic() + seconds
+    states = _running_supervisors(settings)
+    while not states and time.monotonic() < deadline:
+        time.sleep(0.1)
+        states = _running_supervisors(settings)
+    return states
+
+
+def _not_supervised(settings: Settings, number: int, waited: float) -> GoLive:
+    """No supervisor of ours reported: a proxy that answers needs a restart; none answering is starting."""
+    if settings.proxy_mode == "stock":
+        why = "the proxy runs the stock LiteLLM image"
+    else:
+        where = f"{settings.proxy_host}:{settings.proxy_port}"
+        served = served_revision(settings)
+        if served is None:
+            return GoLive(
+                number,
+                "starting",
+                f"revision {number} written; the proxy is not serving yet (no llm-admin supervisor "
+                f"reported within {waited:g} s and nothing answers at {where}). A starting "
+                f"`llm-admin proxy run` serves it once up: `llm-admin proxy status` shows when "
+                f"revision {number} is live",
+            )
+        why = f"the proxy at {where} (serving revision {served}) is not run by an llm-admin supervisor"
+    return GoLive(
+        number,
+        "waiting_restart",
+        f"revision {number} applied, waiting for restart: {why}, so restart the proxy to load it "
+        f"(e.g. `{STOCK_RESTART}`)",
+    )
+
+
+def go_live(
+    settings: Settings,
+    number: int,
+    *,
+    startup_wait: float | None = None,
+    notify: Callable[[str], None] = lambda _: None,
+) -> GoLive:
+    """Wait for the supervisor's verdict on revision `number` (`notify` hears each wait), or say what
+    loads it: a restart, or the supervisor that is still starting."""
+    startup_wait = STARTUP_WAIT if startup_wait is None else startup_wait
+    states = [] if settings.proxy_mode == "stock" else _running_supervisors(settings)
+    if not states and settings.proxy_mode != "stock" and startup_wait > 0:
+        notify(f"Waiting up to {startup_wait:g} s for the llm-admin supervisor to start…")
+        states = _wait_for_supervisor(settings, startup_wait)
+    if not states:
+        return _not_supervised(settings, number, startup_wait)
+    first_start = any(s.live_revision is None for s in states)
+    wait = _supervisor().START_DEADLINE + FIRST_START_EXTRA_WAIT if first_start else None
+    if first_start:
+        notify(f"The proxy is starting on revision {number}: waiting up to {wait:g} s…")
+    result = _supervisor().wait_for_report(settings, lambda r: r.revision == number, seconds=wait)
     if result is None:
         return GoLive(
             number,

@@ -121,7 +121,7 @@ def create_model(
     for key, value in defaults.items():
         if clean.get(key) is None:
             clean[key] = value
-    clean.setdefault("mode", known.mode)
+    clean.setdefault("mode", known.mode or "chat")
     model = Model(
         provider=provider,
         identifier=ident,

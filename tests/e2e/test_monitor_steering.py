@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from app.models import ConfigRevision
+from generator import render
+from generator.routes import MAX_COST_KEY
 from tests.e2e.proxy import BIN, proxy_env, stop
 from tests.e2e.supervised import Supervised, add_model, add_provider, llm_admin, supervised, wait_for
 from tests.upstream import FakeUpstream
@@ -22,6 +24,44 @@ pytestmark = pytest.mark.e2e
 
 def _posts(upstream: FakeUpstream) -> int:
     return sum(1 for s in upstream.seen if s.method == "POST")
+
+
+def _statuses(data_dir: Path) -> list[tuple[int, str, str]]:
+    """(number, who wrote it, status) of every revision: the CLI's own as 'admin', the monitor's by name."""
+    engine = create_engine(f"sqlite:///{data_dir / 'llm-admin.db'}")
+    try:
+        with Session(engine) as session:
+            rows = session.scalars(select(ConfigRevision).order_by(ConfigRevision.number))
+            return [(r.number, "monitor" if r.author == "monitor" else "admin", r.status) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def _route_limits(config: Path) -> set[float | None]:
+    """The cost limits on the route's deployments in the file the proxy serves."""
+    deployments = render.load_yaml(config.read_text())["model_list"]
+    return {
+        (d.get("model_info") or {}).get(MAX_COST_KEY)
+        for d in deployments
+        if d["model_name"].startswith("agent/summarizer")
+    }
+
+
+def _providers_of(config: Path, group: str) -> set[str]:
+    deployments = render.load_yaml(config.read_text())["model_list"]
+    return {d["model_info"]["llm_admin_provider"] for d in deployments if d["model_name"] == group}
+
+
+def _start_monitor(sup: Supervised) -> subprocess.Popen[bytes]:
+    log = sup.data_dir / "logs" / "monitor.log"
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [str(BIN / "llm-admin"), "monitor", "--interval", "1", "--recheck", "0.3", "--timeout", "1"],
+            env=proxy_env({"LLM_ADMIN_DATA_DIR": str(sup.data_dir)}),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _monitor_revisions(data_dir: Path) -> list[int]:
@@ -112,3 +152,49 @@ def test_monitor_moves_traffic_off_a_dead_primary_and_back(
         stop(monitor)
     assert monitor.returncode == 0, log.read_text()
     assert backup.seen
+
+
+def test_steering_publishes_only_what_an_admin_applied(
+    stack: tuple[Supervised, FakeUpstream, FakeUpstream],
+) -> None:
+    sup, primary, _ = stack
+    # an admin's edit, saved and not applied: the route gets a cost limit of 0.3
+    sup.cli(
+        "route",
+        "add",
+        "--agent",
+        "summarizer",
+        "--model",
+        "fast",
+        "--fallback",
+        "steady",
+        "--max-cost-usd",
+        "0.3",
+    )
+    assert "changes: " in sup.cli("config", "diff").stdout
+    monitor = _start_monitor(sup)
+    try:
+        primary.mode = "error500"
+        [revision] = wait_for(lambda: _monitor_revisions(sup.data_dir), 30, "the monitor's apply")
+        wait_for(
+            lambda: (state := sup.state()) is not None and state.live_revision == revision,
+            30,
+            f"revision {revision} to go live",
+        )
+        assert _providers_of(sup.config, "agent/summarizer") == {"backup-co"}  # the down primary left out
+        assert _route_limits(sup.config) == {None}  # and the pending cost limit is not live
+        steered = [(1, "admin", "superseded"), (2, "monitor", "live")]
+        # the supervisor reports in its state file, then records the states in the database
+        wait_for(lambda: _statuses(sup.data_dir) == steered, 10, "the revision states")
+        # the pending edit still shows as pending
+        diff = sup.cli("config", "diff").stdout
+        assert "no changes" not in diff and MAX_COST_KEY in diff
+
+        applied = sup.cli("config", "apply", "--yes").stdout
+        assert "revision 3 live in " in applied
+        assert _route_limits(sup.config) == {0.3}  # now the edit is live, the primary still left out
+        assert _providers_of(sup.config, "agent/summarizer") == {"backup-co"}
+        applied_states = [(1, "admin", "superseded"), (2, "monitor", "superseded"), (3, "admin", "live")]
+        wait_for(lambda: _statuses(sup.data_dir) == applied_states, 10, "the revision states")
+    finally:
+        stop(monitor)

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from app import db
+from app import catalog, db
 from app.crypto import KeyRing, generate_key
 from app.models import AuditEntry, ConfigSettings, Model, Provider, ProviderCredential
 from app.services import config
@@ -87,8 +87,17 @@ def stored_marker(field: str, value: str) -> str:
 
 def _route(model: str, custom_llm_provider: str | None) -> str:
     """What LiteLLM routes on: `gpt-4o` and `openai/gpt-4o` are the same deployment."""
-    name, provider, _, _ = litellm.get_llm_provider(model=model, custom_llm_provider=custom_llm_provider)
+    try:
+        name, provider, _, _ = litellm.get_llm_provider(model=model, custom_llm_provider=custom_llm_provider)
+    except litellm.BadRequestError:  # LiteLLM itself cannot route it: compared as written
+        return f"unroutable:{model}"
     return f"{provider}/{name}"
+
+
+def _cost_map_mode(route: str) -> str | None:
+    costs = catalog.cost_map()
+    entry = costs.get(route) or costs.get(route.partition("/")[2]) or {}
+    return entry.get("mode")
 
 
 def _secret(field: str, value: Any, reveal: Callable[[int, str], str] | None) -> Any:
@@ -140,7 +149,11 @@ def _deployment(raw: dict[str, Any], reveal: Callable[[int, str], str] | None) -
         del info[key]
     if reveal is not None and GENERATED_ID.match(str(info.get("id", ""))):
         del info["id"]  # the generator's stable id where the original had none
-    info.setdefault("mode", "chat")  # LiteLLM treats a deployment without a mode as a chat model
+    if info.get("mode") is None:  # LiteLLM goes by its cost map's mode for the model, if it has one
+        info.pop("mode", None)
+        known = _cost_map_mode(route)
+        if known:
+            info["mode"] = known
     return {
         "model_name": raw["model_name"],
         "route": route,
@@ -162,6 +175,9 @@ def semantic(
     deployments = [_deployment(d, reveal) for d in config_dict["model_list"]]
     router = dict(config_dict.get("router_settings") or {})
     litellm_settings = dict(config_dict.get("litellm_settings") or {})
+    for key in ("callbacks", "success_callback", "failure_callback"):
+        if isinstance(litellm_settings.get(key), str):  # one name: LiteLLM reads it as a list of one
+            litellm_settings[key] = [litellm_settings[key]]
     for key in ("num_retries", "allowed_fails"):
         if key not in router and key in litellm_settings:
             router[key] = litellm_settings[key]  # litellm.Router falls back to these litellm settings
@@ -505,20 +521,17 @@ def test_plain_environment_variables_are_left_out_with_a_warning_naming_them(
 
 @pytest.mark.parametrize(
     "text",
-    [
-        "general_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n",
-        "model_list: gpt-4o\n",
-        "- model_name: gpt-4o\n",
-        "",
-    ],
-    ids=["no-model-list", "model-list-not-a-list", "a-bare-list", "empty"],
+    ["model_list: gpt-4o\n", "- model_name: gpt-4o\n", ""],
+    ids=["model-list-not-a-list", "a-bare-list", "empty"],
 )
-def test_a_config_without_a_model_list_is_refused_and_nothing_is_stored(
+def test_a_file_that_is_not_a_litellm_config_is_refused_and_nothing_is_stored(
     text: str, ring: KeyRing, admin: Actor, db_url: str
 ) -> None:
     with pytest.raises(config.ConfigInvalid) as err:
         _import(text, admin=admin, ring=ring)
-    assert err.value.problems == ["the file is not a LiteLLM config: it needs a model_list"]
+    assert err.value.problems == [
+        "the file is not a LiteLLM config: it needs to be a mapping, its model_list a list"
+    ]
     assert "nothing was written" in str(err.value)
     with db.Session.begin() as session:
         for table in (Provider, Model, ProviderCredential, AuditEntry):

@@ -16,7 +16,7 @@ from app import db, ui
 from app.crypto import generate_key
 from app.models import AuditEntry, ConfigRevision
 from app.proxy import supervisor
-from app.services import config, models, routes
+from app.services import config, golive, models, routes
 from app.services.access import Actor
 from tests.pages.helpers import SEEDER, seed_models
 
@@ -107,19 +107,21 @@ def test_operator_applies_on_a_stock_image_and_gets_the_restart_command(
 
 
 @SQLITE
-def test_without_a_supervisor_apply_writes_and_waits_for_a_restart(
-    signed_in: Callable[[str], AppTest],
+def test_without_a_supervisor_yet_apply_waits_then_says_the_proxy_is_starting(
+    signed_in: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(golive, "STARTUP_WAIT", 0.2)
     seed_models()
     at = _open(signed_in, "admin")
     at.button(key="config_apply").click()
     at.run()
     at.button(key="config_apply_confirm").click()
     at.run()
-    assert any(
-        "Revision 1 applied, waiting for restart: no llm-admin supervisor runs here" in w.value
-        for w in at.warning
-    )
+    assert not at.exception
+    [shown] = [i.value for i in at.info if i.value.startswith("Revision 1 written")]
+    assert "the proxy is not serving yet" in shown
+    assert shown.endswith("`llm-admin proxy status` shows when revision 1 is live.")
+    assert not any("no llm-admin supervisor runs here" in w.value for w in at.warning)
     assert _revisions() == [(1, "applied", "admin", None)]
     # supervised mode also drops our secret manager and hooks next to the config
     assert (_config_path().parent / "llm_admin_secrets.py").exists()
@@ -320,3 +322,31 @@ def test_viewers_validate_and_diff_but_cannot_apply_or_roll_back(
     assert {"config_validate", "config_diff"} <= keys
     assert not keys & {"config_apply", "config_apply_confirm", "config_rollback", "config_rollback_confirm"}
     assert at.dataframe[0].value["Revision"].tolist() == [1]
+
+
+@SQLITE
+def test_only_the_served_revision_is_live_and_the_picker_moves_to_a_new_apply(
+    signed_in: Callable[[str], AppTest],
+) -> None:
+    ids = seed_models()
+    assert _apply_with_service() == 1
+    _disable(ids["cloud"], "big-model")
+    assert _apply_with_service() == 2
+    runner = supervisor.Supervisor(ui.settings(), host="127.0.0.1", port=9, workers=1)
+    for number in (1, 2):  # the supervisor makes each live in turn
+        runner._live(f"# revision: {number}\nmodel_list: []\n", 300.0)
+    at = signed_in("operator")
+    _supervisor_state(2, supervisor.ReloadResult(3, True, 450.0, "revision 3 live in 450 ms"))
+    at.switch_page("pages/config.py")
+    at.run()
+    assert at.dataframe[0].value["Status"].tolist() == ["live", "superseded"]
+    at.selectbox(key="config_revision_pick").select(1)
+    at.run()
+    _disable(ids["cloud"], "fast-model")
+    at.button(key="config_apply").click()
+    at.run()
+    at.button(key="config_apply_confirm").click()
+    at.run()
+    assert not at.exception
+    assert "Revision 3 live in 450 ms." in [s.value for s in at.success]
+    assert at.selectbox(key="config_revision_pick").value == 3

@@ -109,12 +109,52 @@ def test_a_stock_image_waits_for_a_restart_and_names_the_command(tmp_path: Path)
     )
 
 
-def test_without_a_running_supervisor_the_proxy_must_be_restarted(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_a_stopped_supervisor_and_no_proxy_say_how_to_see_it_start(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, port=_closed_port())
     _state(settings, live=1, heartbeat=time.time() - 60)  # a supervisor that stopped a minute ago
-    result = golive.go_live(settings, 2)
+    heard: list[str] = []
+    result = golive.go_live(settings, 2, startup_wait=0.3, notify=heard.append)
+    assert heard == ["Waiting up to 0.3 s for the llm-admin supervisor to start…"]
+    assert (result.outcome, result.ok) == ("starting", True)
+    assert result.message == (
+        "revision 2 written; the proxy is not serving yet (no llm-admin supervisor reported within "
+        f"0.3 s and nothing answers at 127.0.0.1:{settings.proxy_port}). A starting `llm-admin proxy "
+        "run` serves it once up: `llm-admin proxy status` shows when revision 2 is live"
+    )
+    assert "restart" not in result.message
+
+
+def test_a_proxy_no_supervisor_runs_must_be_restarted(tmp_path: Path, proxy: int) -> None:
+    settings = _settings(tmp_path, port=proxy)
+    result = golive.go_live(settings, 5, startup_wait=0)
     assert result.outcome == "waiting_restart"
-    assert "no llm-admin supervisor runs here" in result.message
+    assert result.message == (
+        f"revision 5 applied, waiting for restart: the proxy at 127.0.0.1:{proxy} (serving revision 4) "
+        "is not run by an llm-admin supervisor, so restart the proxy to load it "
+        "(e.g. `docker compose restart litellm`)"
+    )
+
+
+def test_apply_while_the_supervisor_starts_waits_for_it_and_its_first_start(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+
+    def start_later() -> None:
+        time.sleep(0.4)
+        _state(settings, live=None, booted=False)  # the supervisor's first heartbeat
+        time.sleep(0.4)
+        _state(settings, live=3, report=supervisor.ReloadResult(3, True, 700.0, "revision 3 live in 700 ms"))
+
+    starter = threading.Thread(target=start_later)
+    starter.start()
+    heard: list[str] = []
+    result = golive.go_live(settings, 3, startup_wait=10, notify=heard.append)
+    starter.join()
+    assert (result.outcome, result.message) == ("live", "revision 3 live in 700 ms")
+    first_start_wait = supervisor.START_DEADLINE + golive.FIRST_START_EXTRA_WAIT
+    assert heard == [
+        "Waiting up to 10 s for the llm-admin supervisor to start…",
+        f"The proxy is starting on revision 3: waiting up to {first_start_wait:g} s…",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -183,8 +223,10 @@ def test_a_proxy_that_does_not_answer_leaves_the_revision_unknown(tmp_path: Path
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_cli_reports_the_same_verdict(
-    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], admin: Actor
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], admin: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(golive, "STARTUP_WAIT", 0.2)
+    monkeypatch.setenv("LLM_ADMIN_PROXY_PORT", str(_closed_port()))
     ring = KeyRing.from_strings([cli_env["LLM_ADMIN_SECRET_KEYS"]])
     with db.Session.begin() as session:
         home = providers.create_provider(
@@ -194,4 +236,6 @@ def test_the_cli_reports_the_same_verdict(
     assert main(["config", "apply", "--yes"]) == 0
     out = capsys.readouterr().out
     assert "revision 1 written to" in out
-    assert "revision 1 applied, waiting for restart: no llm-admin supervisor runs here" in out
+    assert "Waiting up to 0.2 s for the llm-admin supervisor to start…" in out
+    assert "revision 1 written; the proxy is not serving yet" in out
+    assert "`llm-admin proxy status` shows when revision 1 is live" in out
