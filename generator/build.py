@@ -162,7 +162,9 @@ def deployment_id(model: ModelRow) -> str:
 
 
 def _deployment(provider: ProviderRow, model: ModelRow, revision: int) -> dict[str, Any]:
-    endpoint = provider.endpoints.get(model.mode or "chat") or Endpoint(provider.litellm_provider, provider.base_url)
+    endpoint = provider.endpoints.get(model.mode or "chat") or Endpoint(
+        provider.litellm_provider, provider.base_url
+    )
     params: dict[str, Any] = {"model": f"{endpoint.prefix}/{model.identifier}"}
     if endpoint.api_base:
         params["api_base"] = endpoint.api_base
