@@ -17,7 +17,28 @@ SUPERVISOR=$!
 # health monitor: probes the providers every 30 s, marks them down, alerts, steers traffic off the down
 "$BIN/llm-admin" monitor >>data/logs/monitor.log 2>&1 &
 MONITOR=$!
-trap 'kill $SUPERVISOR $MONITOR 2>/dev/null; wait $SUPERVISOR $MONITOR 2>/dev/null' EXIT INT TERM
+
+# the proxy's first boot takes seconds (LiteLLM's import): say where it is until it serves
+proxy_progress() {
+  local started=$SECONDS status
+  while kill -0 "$SUPERVISOR" 2>/dev/null; do
+    status=$("$BIN/llm-admin" proxy status 2>/dev/null || true)
+    case "$status" in
+      *"revision live: "[0-9]*)
+        echo "proxy:     $(grep -o 'revision live: [0-9]*' <<<"$status") after $((SECONDS - started)) s"
+        return ;;
+      *"waiting for the first"*)
+        echo "proxy:     waits for the first applied config (Config page → Apply)"
+        return ;;
+    esac
+    echo "proxy:     starting… $((SECONDS - started)) s"
+    sleep 3
+  done
+  echo "proxy:     the supervisor stopped; see data/logs/supervisor.log"
+}
+proxy_progress &
+PROGRESS=$!
+trap 'kill $SUPERVISOR $MONITOR $PROGRESS 2>/dev/null; wait $SUPERVISOR $MONITOR 2>/dev/null' EXIT INT TERM
 
 PORT="${LLM_ADMIN_DASHBOARD_PORT:-8501}"
 echo "dashboard: http://127.0.0.1:${PORT}"
