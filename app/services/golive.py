@@ -13,6 +13,13 @@ from app.proxy import supervisor
 from app.settings import Settings
 
 STOCK_RESTART = "docker compose restart litellm"
+SUPERVISED_START = "llm-admin proxy run"
+
+
+def restart_advice(settings: Settings) -> str:
+    """The command that loads a new file when no supervisor of ours runs: a stock image's restart,
+    or in supervised mode starting our supervisor (it takes over or ends a proxy left running)."""
+    return STOCK_RESTART if settings.proxy_mode == "stock" else SUPERVISED_START
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class GoLive:
     outcome: str  # live | failed | waiting_restart | no_report
     message: str
     ms: float | None = None
+    command: str | None = None  # waiting_restart: the command that loads it
 
     @property
     def ok(self) -> bool:
@@ -84,17 +92,17 @@ def proxy_status(settings: Settings) -> ProxyStatus:
 def go_live(settings: Settings, number: int) -> GoLive:
     """Wait for the supervisor's verdict on revision `number`, or say which restart loads it."""
     if needs_restart(settings):
-        why = (
-            "the proxy runs the stock LiteLLM image"
-            if settings.proxy_mode == "stock"
-            else "no llm-admin supervisor runs here"
-        )
-        return GoLive(
-            number,
-            "waiting_restart",
-            f"revision {number} applied, waiting for restart: {why}, so restart the proxy to load it "
-            f"(e.g. `{STOCK_RESTART}`)",
-        )
+        if settings.proxy_mode == "stock":
+            message = (
+                f"revision {number} applied, waiting for restart: the proxy runs the stock LiteLLM "
+                f"image, so restart the proxy to load it (e.g. `{STOCK_RESTART}`)"
+            )
+        else:
+            message = (
+                f"revision {number} applied, waiting for the supervisor: no llm-admin supervisor runs "
+                f"here, so start it to load it (`{SUPERVISED_START}`)"
+            )
+        return GoLive(number, "waiting_restart", message, command=restart_advice(settings))
     result = supervisor.wait_for_report(settings, lambda r: r.revision == number)
     if result is None:
         return GoLive(

@@ -117,7 +117,7 @@ def test_without_a_supervisor_apply_writes_and_waits_for_a_restart(
     at.button(key="config_apply_confirm").click()
     at.run()
     assert any(
-        "Revision 1 applied, waiting for restart: no llm-admin supervisor runs here" in w.value
+        "Revision 1 applied, waiting for the supervisor: no llm-admin supervisor runs here" in w.value
         for w in at.warning
     )
     assert _revisions() == [(1, "applied", "admin", None)]

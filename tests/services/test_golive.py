@@ -194,4 +194,5 @@ def test_the_cli_reports_the_same_verdict(
     assert main(["config", "apply", "--yes"]) == 0
     out = capsys.readouterr().out
     assert "revision 1 written to" in out
-    assert "revision 1 applied, waiting for restart: no llm-admin supervisor runs here" in out
+    assert "revision 1 applied, waiting for the supervisor: no llm-admin supervisor runs here" in out
+    assert "(`llm-admin proxy run`)" in out and "docker compose" not in out
