@@ -45,6 +45,16 @@ if actor is not None and _expired():
     actor = None
     st.info("You were signed out after 30 minutes without activity.")
 
+if actor is not None:  # every action re-reads the role and the enabled flag
+    with db.Session.begin() as session:
+        fresh = users.current_actor(session, username=actor.name)
+    if fresh is None:
+        st.session_state.clear()
+        actor = None
+        st.info("You were signed out: your account was disabled or removed.")
+    else:
+        actor = st.session_state.actor = fresh
+
 if actor is not None and st.sidebar.button("Sign out", key="logout"):
     st.session_state.clear()
     st.rerun()

@@ -559,7 +559,8 @@ def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
     states = supervisor.replica_states(settings)
     if not states:
         if args.action == "reload":
-            raise LlmAdminError(f"no llm-admin supervisor runs here; restart the proxy: `{STOCK_RESTART}`")
+            advice = golive.restart_advice(settings)
+            raise LlmAdminError(f"no llm-admin supervisor runs here; start or restart the proxy: `{advice}`")
         return _stock_status(ctx)
     if args.action == "reload":
         if any(s.master_pid is None for s in states):
@@ -578,9 +579,11 @@ def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
             out(f"supervisor pid {state.supervisor_pid}: waiting for the first `llm-admin config apply`")
             continue
         workers = supervisor.child_pids(state.master_pid)
+        ready = supervisor.ready_workers(settings, workers)
         out(f"supervisor pid {state.supervisor_pid}, proxy on {state.host}:{state.port}")
         out(f"revision live: {state.live_revision}")
-        out(f"workers: {len(workers)} running (of {state.workers})")
+        # a worker counts as serving only once it reported ready (with its keys resolved)
+        out(f"workers: {len(ready)} serving, {len(workers)} running (of {state.workers})")
         out(f"uptime: {time.time() - state.started_at:.0f} s")
         last = state.last_reload
         out(f"last reload: {last.message if last else 'none'}")
@@ -596,7 +599,7 @@ def _stock_status(ctx: Context) -> int:
     live = golive.served_revision(ctx.settings)
     out(f"no llm-admin supervisor; the proxy at {host}:{port} serves revision {live}")
     if applied is not None and applied != live:
-        out(f"revision {applied}: applied, waiting for restart (`{STOCK_RESTART}`)")
+        out(f"revision {applied}: applied, waiting for restart (`{golive.restart_advice(ctx.settings)}`)")
     return 0
 
 

@@ -21,3 +21,12 @@ def settings() -> Settings:
 
 def key_ring() -> KeyRing:
     return load_key_ring(settings())
+
+
+_MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()#+-.!|<>~$:&")
+
+
+def text(value: object) -> str:
+    """Untrusted text (a name, an upstream message, a model id) as literal characters inside markdown:
+    every markdown/HTML-significant character backslash-escaped, so `![x](url)` is shown, not fetched."""
+    return "".join(f"\\{c}" if c in _MARKDOWN_PUNCTUATION else c for c in str(value)).replace("\n", " ")

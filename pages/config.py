@@ -44,7 +44,7 @@ def _show_go_live(result: golive.GoLive) -> None:
         st.success(f"{message}.")
     elif result.outcome == "waiting_restart":
         st.warning(message)
-        st.code(golive.STOCK_RESTART, language="bash")
+        st.code(result.command or golive.STOCK_RESTART, language="bash")
     elif result.outcome == "starting":
         st.info(f"{message}.")
     elif result.outcome == "failed":
@@ -174,7 +174,7 @@ with overview:
         )
     if restart_needed:
         st.markdown("**Restart command.** This proxy loads a new revision only when it restarts:")
-        st.code(golive.STOCK_RESTART, language="bash")
+        st.code(golive.restart_advice(settings), language="bash")
 
 st.subheader("History")
 if not revisions:

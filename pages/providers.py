@@ -50,7 +50,7 @@ def run_test(provider_id: int, name: str, *, sync: bool = False, enable_default:
                 session, actor=actor, ring=ring, provider_id=provider_id, environ=os.environ
             )
         with st.status(f"Testing {name}…", expanded=True) as status:
-            st.write(f"Asking {target.base_url or name} for its models")
+            st.write(f"Asking {ui.text(target.base_url or name)} for its models")
             result = discovery.probe(target)
             with db.Session.begin() as session:
                 discovery.record_test(session, actor=actor, provider_id=provider_id, result=result)
@@ -80,7 +80,7 @@ def run_test(provider_id: int, name: str, *, sync: bool = False, enable_default:
 def show_outcome(outcome: dict[str, Any]) -> None:
     """The last Test Connection / Sync models: response time, tokens, models, success or the fix."""
     if "error" in outcome:
-        st.error(f"{outcome['name']}: {outcome['error']}")
+        st.error(f"{ui.text(outcome['name'])}: {ui.text(outcome['error'])}")
         return
     result: ProbeResult = outcome["test"]
     verdict = "connected" if result.ok else "failed"
@@ -106,9 +106,9 @@ def show_outcome(outcome: dict[str, Any]) -> None:
             f"{len(synced.existing)} already present. Enable them on the Models page."
         )
         for problem in synced.skipped:
-            st.warning(f"Skipped `{problem.field}`: {problem.message}")
+            st.warning(f"Skipped `{problem.field}`: {ui.text(problem.message)}")
     if outcome.get("enabled"):
-        st.info(f"Enabled {outcome['enabled']} as the default model.")
+        st.info(f"Enabled {ui.text(outcome['enabled'])} as the default model.")
 
 
 # --- first run ------------------------------------------------------------------------------
@@ -131,12 +131,12 @@ def onboarding_section(*, first: bool) -> None:
     st.write("Found on this machine; add each in one click (it is tested and its models are synced):")
     for candidate in candidates:
         with st.container(border=True):
-            st.markdown(f"**{candidate.name}** ({candidate.type}): {candidate.found}")
+            st.markdown(f"**{ui.text(candidate.name)}** ({candidate.type}): {ui.text(candidate.found)}")
             if candidate.secret_envs:
                 refs = ", ".join(f"{f} from ${v}" for f, v in candidate.secret_envs.items())
                 st.caption(f"Kept as a reference to the environment ({refs}), not a copy of the key.")
             if candidate.missing:
-                st.warning(f"Cannot add it yet: {candidate.missing}.")
+                st.warning(f"Cannot add it yet: {ui.text(candidate.missing)}.")
             elif actor.can("edit") and st.button(f"Add {candidate.name}", key=f"onboard_{candidate.key}"):
                 try:
                     with db.Session.begin() as session:
@@ -323,9 +323,9 @@ def edit_form(view: providers.ProviderView) -> None:
 
 def provider_panel(row: ProviderRow) -> None:
     view = row.provider
-    st.markdown(f"**{view.name}** · {view.type} · {row.label} · {row.tested}")
+    st.markdown(f"**{ui.text(view.name)}** · {view.type} · {ui.text(row.label)} · {ui.text(row.tested)}")
     if view.last_test_message:
-        st.caption(f"Last test: {view.last_test_message}")
+        st.caption(f"Last test: {ui.text(view.last_test_message)}")
     for cred in view.credentials:
         shown = f"`{cred.masked}`" if cred.masked else f"from `${cred.env_var}`"
         st.caption(f"{cred.field}: {shown}")

@@ -36,6 +36,22 @@ class PostgresServer:
     root: Path
     port: int
     _as_postgres: list[str]
+    options: str = ""
+
+    def halt(self) -> None:
+        """Stop the server but keep its data: an outage, ended by `resume()`."""
+        self._pg_ctl("-m", "fast", "stop")
+
+    def resume(self) -> None:
+        """Start a halted server again on the same data, port and options."""
+        self._pg_ctl("-o", self.options, "-l", str(self.root / "server.log"), "-w", "start")
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            [*self._as_postgres, str(bin_dir() / "pg_ctl"), "-D", str(self.root / "data"), *args],
+            capture_output=True,
+            check=True,
+        )
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
@@ -80,4 +96,4 @@ def start_postgres() -> PostgresServer:
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
     run(str(bins / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
-    return PostgresServer(root, port, as_postgres)
+    return PostgresServer(root, port, as_postgres, options)

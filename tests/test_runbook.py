@@ -245,7 +245,7 @@ def test_the_proxy_run_block_serves_callers(proxied: Proxied) -> None:
 
 def test_daily_checks(proxied: Proxied) -> None:
     out = proxied.box.run("status").stdout
-    assert "revision live: 1" in out and "workers: 2 running (of 2)" in out
+    assert "revision live: 1" in out and "workers: 2 serving, 2 running (of 2)" in out
     assert re.search(r"^1\s+\S+ \S+\s+cli:\S+\s+live", out, re.M), out
     assert "alpha-co" in out and "unreadable secrets: 0" in out and "(head)" in out
 

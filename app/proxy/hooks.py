@@ -4,19 +4,26 @@ Loaded by the proxy through `litellm_settings.callbacks: ["llm_admin_hooks.hooks
 next to the config). The request path only puts an event on a queue; a writer thread inserts them in
 batches. While the database is down events wait in a bounded buffer; overflow is dropped, counted,
 and reported as an alert once the database is back. A caller's request never fails because of us.
+
+Events a worker holds while the database is down are spooled to `data/usage-spool/<host>-<pid>.jsonl`
+(with the count dropped so far) on every failed write and at exit; a worker whose writer runs adopts
+the spool of a worker that died, so a worker's death loses no buffered event and no dropped count.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import queue
+import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import litellm
@@ -40,6 +47,7 @@ MAX_BUFFER = 50_000
 BATCH = 500
 FLUSH_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 5.0
+ADOPT_SECONDS = 1.0  # how often the spools of dead workers are looked for
 
 
 @dataclass(frozen=True)
@@ -99,10 +107,99 @@ def deployments_of(config: dict[str, Any]) -> dict[str, Deployment]:
     return out
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _encode(row: dict[str, Any]) -> str:
+    return json.dumps({k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()})
+
+
+def _decode(line: str) -> dict[str, Any]:
+    row = json.loads(line)
+    if isinstance(row.get("at"), str):
+        row["at"] = datetime.fromisoformat(row["at"])
+    return dict(row)
+
+
+class Spool:
+    """This worker's file of events not yet in the database, and the adoption of dead workers' files."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.host = socket.gethostname()
+        self.path = directory / f"{self.host}-{os.getpid()}.jsonl"
+        self.rows = 0  # how many of the writer's pending rows the file holds
+        self.dropped = 0  # ... and how much of its dropped count
+        self.claimed: list[Path] = []  # adopted files, removed once their rows are safe here
+
+    def append(self, rows: list[dict[str, Any]], dropped: int) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lines = [_encode(r) for r in rows]
+        if dropped > self.dropped:
+            lines.append(json.dumps({"_dropped": dropped - self.dropped}))
+        if lines:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a") as fh:
+                fh.write("\n".join(lines) + "\n")
+        self.rows += len(rows)
+        self.dropped = max(self.dropped, dropped)
+        self._release_claimed()
+
+    def written(self) -> None:
+        """Everything pending reached the database: the file is not needed any more."""
+        self.path.unlink(missing_ok=True)
+        self.rows = self.dropped = 0
+        self._release_claimed()
+
+    def _release_claimed(self) -> None:
+        for path in self.claimed:
+            path.unlink(missing_ok=True)
+        self.claimed.clear()
+
+    def adopt(self) -> tuple[list[dict[str, Any]], int]:
+        """The rows and dropped count of every dead worker's spool on this host (each claimed once)."""
+        rows: list[dict[str, Any]] = []
+        dropped = 0
+        if not self.directory.is_dir():
+            return rows, dropped
+        for path in sorted(self.directory.glob("*.jsonl")):
+            host, _, pid = path.stem.rpartition("-")
+            if path == self.path or host != self.host or not pid.isdigit() or _pid_alive(int(pid)):
+                continue
+            claimed = path.with_name(f"{path.name}.adopted-{os.getpid()}")
+            try:
+                path.rename(claimed)  # atomic: one adopter only
+            except FileNotFoundError:
+                continue
+            for line in claimed.read_text().splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    row = _decode(line)
+                except ValueError:  # a line cut short by the death: that one event is counted dropped
+                    dropped += 1
+                    continue
+                if "_dropped" in row:
+                    dropped += int(row["_dropped"])
+                else:
+                    rows.append(row)
+            self.claimed.append(claimed)
+        return rows, dropped
+
+
 class EventWriter:
     """A daemon thread that batches rows into the database; put() never blocks and never raises."""
 
-    def __init__(self) -> None:
+    def __init__(self, spool_dir: Path | None = None) -> None:
+        self.spool = Spool(spool_dir) if spool_dir is not None else None
+        self._adopt_at = 0.0
         self.queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
         self.pending: deque[dict[str, Any]] = deque()
         self.dropped = 0
@@ -114,6 +211,9 @@ class EventWriter:
 
     def put(self, kind: str, row: dict[str, Any]) -> None:
         self.queue.put((kind, row))
+        self.start()
+
+    def start(self) -> None:
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
@@ -133,6 +233,12 @@ class EventWriter:
         if not self._write_lock.acquire(timeout=timeout):
             return False
         try:
+            if self.spool is not None and time.monotonic() >= self._adopt_at:
+                # again and again: a worker retired beside this one leaves its spool when it exits
+                self._adopt_at = time.monotonic() + ADOPT_SECONDS
+                rows, dropped = self.spool.adopt()
+                self.pending.extend(rows)
+                self.dropped += dropped
             failovers = self._drain()
             try:
                 if not self._db_ready:
@@ -146,9 +252,18 @@ class EventWriter:
                 )
                 for alert in failovers:
                     self.queue.put(("alert", alert))
+                self._spool()
                 return False
         finally:
             self._write_lock.release()
+
+    def _spool(self) -> None:
+        if self.spool is None:
+            return
+        try:
+            self.spool.append(list(self.pending)[self.spool.rows :], self.dropped)
+        except OSError as exc:
+            log.warning("usage events not spooled (%s)", exc)
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is still queued, retrying for up to timeout seconds (called at exit)."""
@@ -170,6 +285,8 @@ class EventWriter:
             if len(self.pending) > MAX_BUFFER:
                 self.pending.popleft()
                 self.dropped += 1
+                if self.spool is not None and self.spool.rows:
+                    self.spool.rows -= 1  # the file's oldest row is now counted dropped instead
 
     def _flush(self, failovers: list[dict[str, Any]]) -> None:
         rows, dropped = list(self.pending), self.dropped
@@ -192,6 +309,8 @@ class EventWriter:
             self.pending.popleft()
         self.written += len(rows)
         self.dropped -= dropped
+        if self.spool is not None:
+            self.spool.written()
 
 
 class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
@@ -199,7 +318,8 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__()
-        self.writer = EventWriter()
+        self.writer = EventWriter(load_settings().data_dir / "usage-spool")
+        self.writer.start()  # adopts the spool of a worker that died, even before any request
         config = read_config(os.environ.get("CONFIG_FILE_PATH"))
         self.deployments = deployments_of(config)
         self.limits = cost_limit.limits_from_config(config)

@@ -8,9 +8,11 @@ imports what that startup would otherwise import in every new worker (about 0.3 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import importlib
 import os
+import signal
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -62,9 +64,48 @@ class ProxyApplication(BaseApplication):  # type: ignore[misc]
         return app
 
 
-def gunicorn_options(*, host: str, port: int, workers: int, graceful_timeout: int = 120) -> dict[str, Any]:
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask the kernel to send sig to this process when its parent dies (Linux; a no-op elsewhere)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _held_secrets_hook(fd: int | None) -> Any:
+    """gunicorn's pre_fork: before each worker is forked, take the supervisor's newest held secrets."""
+
+    def pre_fork(_server: Any, _worker: Any) -> None:
+        if fd is not None:
+            from app.proxy import secrets
+
+            secrets.held_from(fd)
+
+    return pre_fork
+
+
+def _post_fork(_server: Any, _worker: Any) -> None:
+    # a worker whose master was SIGKILLed must not keep serving (and holding the port) on its own
+    die_with_parent(signal.SIGTERM)
+
+
+def gunicorn_options(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    graceful_timeout: int = 120,
+    listen_fd: int | None = None,
+    held_fd: int | None = None,
+) -> dict[str, Any]:
     return {
-        "bind": f"{host}:{port}",
+        # the supervisor owns the listening socket: across a restart of gunicorn callers queue, not fail
+        "bind": f"fd://{listen_fd}" if listen_fd is not None else f"{host}:{port}",
+        "pre_fork": _held_secrets_hook(held_fd),
+        "post_fork": _post_fork,
         "workers": workers,
         "worker_class": "app.proxy.worker.DrainingUvicornWorker",
         "preload_app": True,
@@ -84,7 +125,12 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--listen-fd", type=int, help="an inherited listening socket to serve on")
+    parser.add_argument("--held-fd", type=int, help="a pipe on which the supervisor sends held secrets")
     args = parser.parse_args()
+    die_with_parent(signal.SIGTERM)
+    if os.getppid() == 1:  # the supervisor died before we asked to follow it
+        return
     os.environ["CONFIG_FILE_PATH"] = os.path.abspath(args.config)
     try:
         from litellm.rust_bridge.fork_guard import reserve_process_for_forking
@@ -92,7 +138,10 @@ def main() -> None:
         reserve_process_for_forking("the gunicorn master")
     except ImportError:  # older LiteLLM releases have no native bridge
         pass
-    ProxyApplication(gunicorn_options(host=args.host, port=args.port, workers=args.workers)).run()
+    options = gunicorn_options(
+        host=args.host, port=args.port, workers=args.workers, listen_fd=args.listen_fd, held_fd=args.held_fd
+    )
+    ProxyApplication(options).run()
 
 
 if __name__ == "__main__":

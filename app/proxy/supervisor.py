@@ -8,6 +8,8 @@ failed and an alert names the reason: a bad config never takes the proxy down.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -15,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,15 +29,18 @@ from typing import Any
 import httpx
 import yaml
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from app import db
 from app.crypto import load_key_ring, load_master_key
 from app.models import ConfigRevision
 from app.services import alerts
 from app.services.config import stored_secrets
+from app.services.secrets import export_env
 from app.settings import Settings
 from generator import files, render, validate
-from generator.build import REVISION_KEY
+from generator.build import REVISION_KEY, stored_secret_ref
 
 log = logging.getLogger("llm_admin.proxy")
 _HEADER_REVISION = re.compile(r"^# revision: (\d+)$", re.M)
@@ -46,12 +52,30 @@ HEARTBEAT_SECONDS = 1.0
 # a supervisor whose state file has not been touched for this long is gone (works across containers
 # sharing the data volume, where its pid means nothing)
 STALE_SECONDS = 10.0
+DB_RETRY_SECONDS = 2.0  # how often a reload or a record that waits for the database is retried
+LISTEN_BACKLOG = 2048
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The database did not answer: what needs it waits and is retried."""
 
 
 def state_path(settings: Settings, name: str | None = None) -> Path:
     """This supervisor's state file; several named ones (`LLM_ADMIN_PROXY_NAME`) share a data dir."""
     name = settings.proxy_name if name is None else name
     return settings.data_dir / (f"proxy-state-{name}.json" if name else "proxy-state.json")
+
+
+def workers_dir(settings: Settings) -> Path:
+    """Where this supervisor's workers report readiness (`<pid>.json`, see worker.py)."""
+    suffix = f"-{settings.proxy_name}" if settings.proxy_name else ""
+    return settings.data_dir.resolve() / f"proxy-workers{suffix}"
+
+
+def ready_workers(settings: Settings, pids: set[int]) -> set[int]:
+    """The pids among `pids` that reported ready: started, their keys resolved."""
+    directory = workers_dir(settings)
+    return {pid for pid in pids if (directory / f"{pid}.json").exists()}
 
 
 def reload_request_path(settings: Settings) -> Path:
@@ -67,6 +91,7 @@ class ReloadResult:
     message: str
     at: float = field(default_factory=time.time)
     phases: dict[str, float] = field(default_factory=dict)  # ms from the start at each step
+    pending: bool = False  # not a verdict: the revision waits (for the database) and is retried
 
 
 @dataclass
@@ -84,6 +109,7 @@ class ProxyState:
     last_reload: ReloadResult | None = None
     name: str = ""
     heartbeat_at: float = 0.0
+    hostname: str = ""  # where supervisor_pid means something
 
     def save(self, path: Path) -> None:
         files.write_atomic(path, json.dumps(asdict(self), indent=2), mode=0o644)
@@ -99,7 +125,10 @@ class ProxyState:
 
     @property
     def running(self) -> bool:
-        return time.time() - self.heartbeat_at < STALE_SECONDS
+        if time.time() - self.heartbeat_at >= STALE_SECONDS:
+            return False
+        # on this host a dead pid is known at once, not only when the heartbeat goes stale
+        return self.hostname != socket.gethostname() or _pid_alive(self.supervisor_pid)
 
     @property
     def label(self) -> str:
@@ -126,7 +155,11 @@ def wait_for_report(
     deadline = time.monotonic() + (RELOAD_DEADLINE + 15 if seconds is None else seconds)
     while time.monotonic() < deadline:
         states = replica_states(settings)
-        reports = [s.last_reload for s in states if s.last_reload and accept(s.last_reload)]
+        reports = [
+            s.last_reload
+            for s in states
+            if s.last_reload and not s.last_reload.pending and accept(s.last_reload)
+        ]
         if states and len(reports) == len(states):
             return combined(states, [r for r in reports if r is not None])
         time.sleep(0.02)
@@ -143,6 +176,60 @@ def combined(states: list[ProxyState], reports: list[ReloadResult]) -> ReloadRes
     failed = "; ".join(f"{s.label}: {r.message}" for s, r in zip(states, reports, strict=True) if not r.ok)
     message = f"revision {revision} live on {len(reports)} proxies ({each})" if ok else failed
     return ReloadResult(revision, ok, max(r.ms for r in reports), message)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _proc_state(pid) not in ("Z", "X")
+
+
+def _proc_state(pid: int) -> str | None:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def listening_pids(port: int) -> set[int]:
+    """The processes holding a listening TCP socket on port (from /proc; ours are visible to us)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local address is HEXIP:HEXPORT; state 0A is LISTEN
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if any(link.startswith("socket:[") and link[8:-1] in inodes for link in links):
+            pids.add(int(entry.name))
+    return pids
+
+
+def is_our_proxy(pid: int) -> bool:
+    """A gunicorn master or worker of `python -m app.proxy.server` (ours, from any earlier supervisor)."""
+    try:
+        argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"app.proxy.server" in argv
 
 
 def child_pids(pid: int) -> set[int]:
@@ -196,23 +283,39 @@ class Supervisor:
         self.host, self.port, self.workers = host, port, workers
         self.config_path = settings.config_path.resolve()
         suffix = f"-{settings.proxy_name}" if settings.proxy_name else ""
-        self.workers_dir = settings.data_dir.resolve() / f"proxy-workers{suffix}"
+        self.workers_dir = workers_dir(settings)
         self.log_name = f"proxy{suffix}.log"
         self.reload_request = reload_request_path(settings)
         self.state_file = state_path(settings)
         self._reload_seen = self._request_mtime()
         self.master_key = load_master_key(settings) or ""
         self.process: subprocess.Popen[bytes] | None = None
-        self.state = ProxyState(os.getpid(), None, host, port, workers, time.time(), name=settings.proxy_name)
+        self.state = ProxyState(
+            os.getpid(),
+            None,
+            host,
+            port,
+            workers,
+            time.time(),
+            name=settings.proxy_name,
+            hostname=socket.gethostname(),
+        )
         self.last_good: str | None = None
         self._reload_requested = False
         self._stopping = False
+        self.listener: socket.socket | None = None
+        self.held: dict[str, str] = {}  # stored secrets as of the last good pre-flight (memory only)
+        self._held_write: int | None = None
+        self._db_backlog: list[Callable[[Session], object]] = []
+        self._retry_at = 0.0
+        self._pending_text: str | None = None
         db.init(settings.database_url)
 
     # --- process ---------------------------------------------------------------------------
 
     def proxy_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # our stored-secret names never come from the environment (LiteLLM would fall back to it)
+        env = {k: v for k, v in os.environ.items() if stored_secret_ref(k) is None}
         env["LITELLM_MASTER_KEY"] = self.master_key
         env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         env["LLM_ADMIN_DATA_DIR"] = str(self.settings.data_dir.resolve())
@@ -220,12 +323,68 @@ class Supervisor:
         env["LLM_ADMIN_WORKERS_DIR"] = str(self.workers_dir)
         return env
 
+    def bind(self) -> socket.socket:
+        """The listening socket, owned here for the supervisor's life: gunicorn serves on a copy, and
+        callers queue in its backlog (instead of being refused) while gunicorn restarts."""
+        if self.listener is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((self.host, self.port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                self.end_old_proxy()
+                sock.bind((self.host, self.port))
+            sock.listen(LISTEN_BACKLOG)
+            sock.set_inheritable(True)
+            self.listener = sock
+        return self.listener
+
+    def end_old_proxy(self, timeout: float = 30.0) -> None:
+        """An earlier proxy of ours (left by a supervisor that was killed) holds the port: end it.
+        Anything else on the port is not ours to end: say which process it is."""
+        holders = listening_pids(self.port) - {os.getpid()}
+        strangers = {pid for pid in holders if not is_our_proxy(pid)}
+        if strangers or not holders:
+            who = ", ".join(str(p) for p in sorted(strangers)) or "a process not visible here"
+            raise RuntimeError(
+                f"port {self.port} is in use by {who}, not an llm-admin proxy; stop it or use --port"
+            )
+        log.warning("an old proxy (pids %s) holds port %s: ending it", sorted(holders), self.port)
+        for pid in holders:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while listening_pids(self.port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in listening_pids(self.port) & holders:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        while listening_pids(self.port) and time.monotonic() < deadline + 5:
+            time.sleep(0.1)
+
+    def send_held(self) -> None:
+        """Give the gunicorn master the secrets as now held: new workers use them if the DB is down."""
+        if self._held_write is None:
+            return
+        try:
+            os.write(self._held_write, (json.dumps(self.held) + "\n").encode())
+        except (BlockingIOError, BrokenPipeError, OSError) as exc:
+            log.warning("held secrets not sent to gunicorn (%s)", type(exc).__name__)
+
     def start_proxy(self) -> None:
         log_dir = self.settings.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_file = open(log_dir / self.log_name, "ab")  # the child keeps it open
         shutil.rmtree(self.workers_dir, ignore_errors=True)
         self.workers_dir.mkdir(parents=True)
+        listener = self.bind()
+        if self._held_write is not None:
+            os.close(self._held_write)
+        held_read, self._held_write = os.pipe()
+        os.set_blocking(self._held_write, False)
+        self.send_held()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -239,12 +398,19 @@ class Supervisor:
                 str(self.port),
                 "--workers",
                 str(self.workers),
+                "--listen-fd",
+                str(listener.fileno()),
+                "--held-fd",
+                str(held_read),
             ],
             env=self.proxy_env(),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parents[2],
+            pass_fds=(listener.fileno(), held_read),
         )
+        os.close(held_read)
+        log_file.close()
         self.state.master_pid = self.process.pid
         self.state.started_at = time.time()
 
@@ -319,16 +485,46 @@ class Supervisor:
         if not isinstance(config, dict):
             return ["not a LiteLLM config (expected a mapping with model_list)"]
         env = self.proxy_env()
-        with db.Session() as session:
-            stored, readable = stored_secrets(session, ring=load_key_ring(self.settings))
+        try:
+            ring = load_key_ring(self.settings)
+            with db.Session() as session:
+                stored, readable = stored_secrets(session, ring=ring)
+                values = export_env(session, ring=ring)
+        except SQLAlchemyError as exc:
+            if self.last_good is not None and sha256(text) == sha256(self.last_good):
+                return []  # it passed when it went live; the secrets it needs are held
+            raise DatabaseUnreachable(f"the database is unreachable ({type(exc).__name__})") from exc
 
         def resolvable(name: str) -> bool:
             return name in readable if name in stored else bool(env.get(name))
 
-        return (
+        problems = (
             validate.structural_problems(config, resolvable=resolvable)
             + validate.module_problems(config, config_dir=self.config_path.parent)
         ) or validate.litellm_problems(config)
+        if not problems:
+            self.held = {name: values[name] for name in readable if name in values}
+        return problems
+
+    # --- the database, which may be down ----------------------------------------------------
+
+    def _db_write(self, write: Callable[[Session], object]) -> None:
+        """Write now, or keep the write for when the database answers again (never raise)."""
+        self._db_backlog.append(write)
+        self._flush_db_backlog()
+
+    def _flush_db_backlog(self) -> None:
+        while self._db_backlog:
+            try:
+                with db.Session.begin() as session:
+                    self._db_backlog[0](session)
+            except SQLAlchemyError as exc:
+                log.warning(
+                    "database unreachable (%s): %d records wait", type(exc).__name__, len(self._db_backlog)
+                )
+                self._retry_at = time.monotonic() + DB_RETRY_SECONDS
+                return
+            self._db_backlog.pop(0)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -337,9 +533,25 @@ class Supervisor:
         text = files.read_text(self.config_path)
         if text is None:
             raise RuntimeError(f"no config at {self.config_path}; run `llm-admin config apply` first")
-        problems = self.preflight(text)
+        while True:
+            try:
+                problems = self.preflight(text)
+                break
+            except DatabaseUnreachable as exc:
+                if self.last_good is not None:  # restart on what went live; the new file waits
+                    log.warning("%s: restarting on revision %s", exc, self.state.live_revision)
+                    files.write_atomic(self.config_path, self.last_good)
+                    self._pending_text = text
+                    text = self.last_good
+                    continue
+                log.warning("%s: the proxy starts when it answers", exc)
+                self._heartbeat()
+                if self._stopping:
+                    raise RuntimeError("stopped while waiting for the database") from exc
+                time.sleep(DB_RETRY_SECONDS)
         if problems:
             raise RuntimeError("the config cannot be served: " + "; ".join(problems))
+        self.send_held()
         started = time.monotonic()
         self.start_proxy()
         problem = self.verify(revision_of(text), old_workers=set(), deadline=started + START_DEADLINE)
@@ -358,10 +570,14 @@ class Supervisor:
             phases.setdefault(name, round((time.monotonic() - started) * 1000, 1))
 
         revision = revision_of(text)
-        problems = self.preflight(text)
+        try:
+            problems = self.preflight(text)
+        except DatabaseUnreachable as exc:
+            return self._wait(revision, str(exc), started)
         phase("preflight")
         if problems:
             return self._fail(revision, "; ".join(problems), started, reloaded=False)
+        self.send_held()
         old_workers = child_pids(self.process.pid)
         os.kill(self.process.pid, signal.SIGHUP)
         deadline = started + RELOAD_DEADLINE
@@ -369,6 +585,22 @@ class Supervisor:
         if problem:
             return self._fail(revision, problem, started, reloaded=True)
         return self._live(text, (time.monotonic() - started) * 1000, phases)
+
+    def _wait(self, revision: int | None, reason: str, started: float) -> ReloadResult:
+        """Keep serving the live revision and retry the new one shortly (the database is down)."""
+        self._retry_at = time.monotonic() + DB_RETRY_SECONDS
+        message = (
+            f"revision {revision} waits: {reason}; revision {self.state.live_revision} keeps serving, "
+            f"retrying every {DB_RETRY_SECONDS:.0f} s"
+        )
+        result = ReloadResult(
+            revision, False, round((time.monotonic() - started) * 1000, 1), message, pending=True
+        )
+        if self.state.last_reload is None or self.state.last_reload.message != message:
+            log.warning(message)
+        self.state.last_reload = result
+        self.state.save(self.state_file)
+        return result
 
     def _live(self, text: str, ms: float, phases: dict[str, float] | None = None) -> ReloadResult:
         revision = revision_of(text)
@@ -397,14 +629,15 @@ class Supervisor:
         message = f"revision {revision} failed: {reason}; revision {restored} restored"
         result = ReloadResult(revision, False, round(ms, 1), message)
         self._record(result, status="failed")
-        with db.Session.begin() as session:
-            alerts.raise_alert(
+        self._db_write(
+            lambda session: alerts.raise_alert(
                 session,
                 kind="reload_failed",
                 severity="critical",
                 message=message,
                 dedup_key=f"reload_failed:{revision}",
             )
+        )
         log.error(message)
         return result
 
@@ -413,18 +646,23 @@ class Supervisor:
         self.state.save(self.state_file)
         # a hand-edited live file carries the live revision's header: that revision is still live
         if result.revision is not None and (result.ok or result.revision != self.state.live_revision):
-            with db.Session.begin() as session:
+            number = result.revision
+            row_status, message, ok = status, result.message, result.ok
+
+            def write(session: Session) -> None:
                 session.execute(
                     update(ConfigRevision)
-                    .where(ConfigRevision.number == result.revision)
-                    .values(status=status, message=result.message)
+                    .where(ConfigRevision.number == number)
+                    .values(status=row_status, message=message)
                 )
-                if result.ok:  # only the revision the proxy serves is live; the ones before it are not
+                if ok:  # only the revision the proxy serves is live; the ones before it are not
                     session.execute(
                         update(ConfigRevision)
-                        .where(ConfigRevision.status == "live", ConfigRevision.number < result.revision)
+                        .where(ConfigRevision.status == "live", ConfigRevision.number < number)
                         .values(status="superseded")
                     )
+
+            self._db_write(write)
         log.info(result.message)
 
     def request_reload(self, *_: Any) -> None:
@@ -475,6 +713,12 @@ class Supervisor:
                     log.error("the proxy exited (%s); restarting it", self.process.returncode)
                     self.boot()
                     continue
+                if time.monotonic() < self._retry_at:
+                    continue  # the database was down a moment ago: retry shortly, not every poll
+                self._flush_db_backlog()
+                if self._pending_text is not None:  # a restart during an outage put it aside
+                    files.write_atomic(self.config_path, self._pending_text)
+                    self._pending_text = None
                 text = files.read_text(self.config_path)
                 if text is None:
                     continue
@@ -484,4 +728,6 @@ class Supervisor:
         finally:
             self.stop_proxy()
             self.state_file.unlink(missing_ok=True)
+            if self.listener is not None:
+                self.listener.close()
         return 0

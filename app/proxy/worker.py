@@ -79,8 +79,34 @@ def report_ready() -> None:
     os.replace(f"{path}.tmp", path)
 
 
+def keys_unresolved() -> set[str]:
+    """Our stored-secret names this worker could not resolve while LiteLLM loaded its config."""
+    from app.proxy import secrets
+
+    return set(secrets.UNRESOLVED)
+
+
+class KeysUnresolved(SystemExit):
+    """A worker without its keys leaves before accepting a request; gunicorn forks a new one."""
+
+
 class DrainingServer(Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        lifespan_startup = self.lifespan.startup
+
+        async def checked_startup() -> None:
+            await lifespan_startup()
+            missing = keys_unresolved()
+            if missing:
+                print(
+                    f"llm-admin: worker {os.getpid()} exits before serving: cannot resolve "
+                    f"{', '.join(sorted(missing))} (database unreachable); gunicorn starts another",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                raise KeysUnresolved(0)  # exit code 0: gunicorn replaces it (3 would halt gunicorn)
+
+        self.lifespan.startup = checked_startup  # type: ignore[method-assign]
         await super().startup(sockets=sockets)
         if self.started:
             report_ready()

@@ -22,6 +22,13 @@ STOCK_RESTART = "docker compose restart litellm"
 # LiteLLM before its first heartbeat), and for the proxy's first start on the new file
 STARTUP_WAIT = 2.0
 FIRST_START_EXTRA_WAIT = 15.0  # beyond the supervisor's own start deadline
+SUPERVISED_START = "llm-admin proxy run"
+
+
+def restart_advice(settings: Settings) -> str:
+    """The command that loads a new file when no supervisor of ours runs: a stock image's restart,
+    or in supervised mode starting our supervisor (it takes over or ends a proxy left running)."""
+    return STOCK_RESTART if settings.proxy_mode == "stock" else SUPERVISED_START
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class GoLive:
     outcome: str  # live | failed | waiting_restart | starting | no_report
     message: str
     ms: float | None = None
+    command: str | None = None  # waiting_restart: the command that loads it
 
     @property
     def ok(self) -> bool:
@@ -129,12 +137,20 @@ def _not_supervised(settings: Settings, number: int, waited: float) -> GoLive:
                 f"`llm-admin proxy run` serves it once up: `llm-admin proxy status` shows when "
                 f"revision {number} is live",
             )
-        why = f"the proxy at {where} (serving revision {served}) is not run by an llm-admin supervisor"
+        return GoLive(
+            number,
+            "waiting_restart",
+            f"revision {number} applied, waiting for the supervisor: the proxy at {where} (serving "
+            f"revision {served}) is not run by an llm-admin supervisor, so start one to take it over "
+            f"(`{SUPERVISED_START}`)",
+            command=SUPERVISED_START,
+        )
     return GoLive(
         number,
         "waiting_restart",
         f"revision {number} applied, waiting for restart: {why}, so restart the proxy to load it "
         f"(e.g. `{STOCK_RESTART}`)",
+        command=STOCK_RESTART,
     )
 
 

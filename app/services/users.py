@@ -66,6 +66,15 @@ def find_user(session: Session, *, username: str) -> User | None:
     ).one_or_none()
 
 
+def current_actor(session: Session, *, username: str) -> Actor | None:
+    """The signed-in user as the database has them now: their current role, None once disabled or
+    removed. Read on every action, so a demotion or a disable takes effect in open sessions."""
+    user = find_user(session, username=username)
+    if user is None or user.disabled:
+        return None
+    return Actor(user.username, user.role)
+
+
 def count_users(session: Session) -> int:
     return session.scalar(select(func.count(User.id))) or 0
 

@@ -58,3 +58,39 @@ def test_idle_session_is_signed_out(signed_in: Callable[[str], AppTest]) -> None
     at.run()
     assert "actor" not in at.session_state
     assert "signed out after 30 minutes" in at.info[0].value
+
+
+def _change_user(username: str, **values: object) -> None:
+    """What another admin's change does to the row, while this session stays open."""
+    from app import db
+    from app.services import users
+
+    with db.Session.begin() as session:
+        user = users.find_user(session, username=username)
+        assert user is not None
+        for key, value in values.items():
+            setattr(user, key, value)
+
+
+def test_a_demoted_admin_loses_admin_rights_in_the_open_session(signed_in: Callable[[str], AppTest]) -> None:
+    at = signed_in("admin")
+    assert at.session_state.actor.can("manage_users")
+    _change_user("admin", role="viewer")
+
+    at.run()  # the next action
+
+    assert not at.exception
+    assert at.session_state.actor.role == "viewer"
+    assert not at.session_state.actor.can("manage_users")
+    assert "Signed in as **admin** (viewer)" in [m.value for m in at.sidebar.markdown]
+
+
+def test_a_disabled_user_is_signed_out_on_the_next_action(signed_in: Callable[[str], AppTest]) -> None:
+    at = signed_in("operator")
+    _change_user("operator", disabled=True)
+
+    at.run()
+
+    assert "actor" not in at.session_state
+    assert [t.value for t in at.title] == ["llm-admin"]
+    assert "your account was disabled or removed" in at.info[0].value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -220,6 +221,54 @@ def test_close_writes_what_is_still_queued(
 
     assert writer.written == 4
     assert [r.prompt_tokens for r in read(url, select(UsageEvent).order_by(UsageEvent.id))] == [0, 1, 2, 3]
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (a dead worker's)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_a_worker_that_exits_with_the_database_down_spools_its_events_and_the_next_one_writes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_writer: Callable[[str], hooks.EventWriter]
+) -> None:
+    monkeypatch.setattr(hooks, "MAX_BUFFER", 5)
+    spool = tmp_path / "usage-spool"
+    url = f"sqlite:///{tmp_path / 'usage.db'}"  # no tables yet: every write fails, as when it is down
+    monkeypatch.setenv("LLM_ADMIN_DATABASE_URL", url)
+    dying = hooks.EventWriter(spool)
+    for n in range(7):
+        dying.put("usage", usage_row(n))
+    dying.close(timeout=0.2)  # at exit: the database still refuses
+    [spooled] = list(spool.glob("*.jsonl"))
+    assert oct(spooled.stat().st_mode & 0o777) == "0o600"
+    # the worker is gone: its file now carries a dead pid
+    spooled.rename(spooled.with_name(f"{dying.spool.host}-{dead_pid()}.jsonl"))  # type: ignore[union-attr]
+    dying.pending.clear()  # (this process lives on; the dead worker's memory is gone)
+
+    migrate.upgrade(url)
+    monkeypatch.setattr(hooks, "MAX_BUFFER", 50_000)
+    heir = fast_writer(url)
+    heir.spool = hooks.Spool(spool)
+    heir.start()
+    wait_for(lambda: heir.written == 5, 10, "the adopted rows")
+
+    rows = read(url, select(UsageEvent).order_by(UsageEvent.id))
+    assert [r.prompt_tokens for r in rows] == [2, 3, 4, 5, 6]
+    [alert] = read(url, select(Alert))
+    assert alert.message == "2 usage events were dropped while the database was unreachable"
+    assert list(spool.iterdir()) == []
+
+
+def test_a_live_workers_spool_is_not_adopted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spool = tmp_path / "usage-spool"
+    spool.mkdir()
+    live = spool / f"{hooks.Spool(spool).host}-{os.getppid()}.jsonl"
+    live.write_text(hooks._encode(usage_row(1)) + "\n")
+
+    assert hooks.Spool(spool).adopt() == ([], 0)
+    assert live.exists()
 
 
 # --- what LiteLLM hands the callback -----------------------------------------------------------

@@ -239,3 +239,4 @@ def test_the_cli_reports_the_same_verdict(
     assert "Waiting up to 0.2 s for the llm-admin supervisor to start…" in out
     assert "revision 1 written; the proxy is not serving yet" in out
     assert "`llm-admin proxy status` shows when revision 1 is live" in out
+    assert "docker compose" not in out
