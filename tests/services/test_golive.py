@@ -124,14 +124,14 @@ def test_a_stopped_supervisor_and_no_proxy_say_how_to_see_it_start(tmp_path: Pat
     assert "restart" not in result.message
 
 
-def test_a_proxy_no_supervisor_runs_must_be_restarted(tmp_path: Path, proxy: int) -> None:
+def test_a_proxy_no_supervisor_runs_is_taken_over_by_starting_one(tmp_path: Path, proxy: int) -> None:
     settings = _settings(tmp_path, port=proxy)
     result = golive.go_live(settings, 5, startup_wait=0)
-    assert result.outcome == "waiting_restart"
+    assert (result.outcome, result.command) == ("waiting_restart", "llm-admin proxy run")
     assert result.message == (
-        f"revision 5 applied, waiting for restart: the proxy at 127.0.0.1:{proxy} (serving revision 4) "
-        "is not run by an llm-admin supervisor, so restart the proxy to load it "
-        "(e.g. `docker compose restart litellm`)"
+        f"revision 5 applied, waiting for the supervisor: the proxy at 127.0.0.1:{proxy} (serving "
+        "revision 4) is not run by an llm-admin supervisor, so start one to take it over "
+        "(`llm-admin proxy run`)"
     )
 
 
