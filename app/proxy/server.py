@@ -21,6 +21,8 @@ WARM_IMPORTS = (
     "app.proxy.secrets",
     "app.proxy.cost_limit",
     "app.proxy.budget_gate",
+    "app.proxy.auth",
+    "app.services.caller_keys",
     "app.services.alerts",
     "app.services.usage",
     "sqlalchemy.dialects.sqlite",
@@ -59,7 +61,9 @@ class ProxyApplication(BaseApplication):  # type: ignore[misc]
         # collections, which would otherwise walk (and copy, page by page) the whole preloaded heap.
         gc.collect()
         gc.freeze()
-        return app
+        from app.proxy.gate import OpenRouteGate
+
+        return OpenRouteGate(app)
 
 
 def gunicorn_options(*, host: str, port: int, workers: int, graceful_timeout: int = 120) -> dict[str, Any]:
