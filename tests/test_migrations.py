@@ -90,3 +90,17 @@ def test_unique_constraints_exist(empty_db_url: str) -> None:
     assert unique("models") == [["provider_id", "identifier"]]
     assert unique("provider_credentials") == [["provider_id", "field"]]
     assert unique("users") == [["username"]]
+
+
+def test_revision_0013_adds_caller_keys_and_the_application_of_usage_and_removes_them(
+    empty_db_url: str,
+) -> None:
+    migrate.upgrade(empty_db_url, "0005")
+    migrate.upgrade(empty_db_url, "0013_caller_keys")
+    inspector = inspect(db.make_engine(empty_db_url))
+    assert {"caller_keys", "usage_application_rollups"} <= set(inspector.get_table_names())
+    assert "application" in {c["name"] for c in inspector.get_columns("usage_events")}
+    migrate.downgrade(empty_db_url, "0005")
+    inspector = inspect(db.make_engine(empty_db_url))
+    assert not {"caller_keys", "usage_application_rollups"} & set(inspector.get_table_names())
+    assert "application" not in {c["name"] for c in inspector.get_columns("usage_events")}
