@@ -758,9 +758,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_alerts)
 
     # command groups kept in their own modules; imported here because they import this one
-    from app import cli_budgets, cli_deploy, cli_monitor, cli_routing
+    from app import cli_budgets, cli_deploy, cli_keys, cli_monitor, cli_routing
 
-    for module in (cli_routing, cli_budgets, cli_monitor, cli_deploy):
+    for module in (cli_routing, cli_budgets, cli_monitor, cli_deploy, cli_keys):
         module.register(sub)
     return parser
 

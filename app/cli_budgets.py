@@ -15,7 +15,13 @@ from app.services import budgets, recommendations, webhooks
 def cmd_budget(ctx: Context, args: argparse.Namespace) -> int:
     with ctx.session() as session:
         if args.action == "add":
-            scope, target = ("provider", args.provider) if args.provider else ("route", args.route)
+            scope, target = (
+                ("provider", args.provider)
+                if args.provider
+                else ("route", args.route)
+                if args.route
+                else ("application", args.application)
+            )
             budget = budgets.add_budget(
                 session,
                 actor=ctx.actor,
@@ -135,6 +141,7 @@ def register(sub: Any) -> None:
     target = add.add_mutually_exclusive_group(required=True)
     target.add_argument("--provider", metavar="NAME")
     target.add_argument("--route", metavar="TYPE", help="an agent type, e.g. summarizer")
+    target.add_argument("--application", metavar="NAME", help="a caller key's application")
     add.add_argument("--period", choices=budgets.PERIODS, required=True)
     add.add_argument("--limit-usd", required=True)
     add.add_argument("--enforce", action="store_true")

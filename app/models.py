@@ -257,9 +257,12 @@ class UsageEvent(Base):
     error_class: Mapped[str | None] = mapped_column(String(100))
     fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     revision: Mapped[int | None] = mapped_column(Integer)
+    # the caller key's application; None for the master key (ops) and for an unknown key
+    application: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (
         Index("ix_usage_events_provider_at", "provider", "at"),
+        Index("ix_usage_events_application_at", "application", "at"),
         Index("ix_usage_events_model_group_at", "model_group", "at"),
         Index("ix_usage_events_route_at", "route", "at"),
     )
@@ -385,3 +388,52 @@ class UsageLatencyRollup(Base):
         Index("ix_usage_latency_rollups_provider", "grain", "provider", "day"),
         Index("ix_usage_latency_rollups_route", "grain", "route", "day"),
     )
+
+
+class CallerKey(Base):
+    """An application's key to the proxy's model routes: stored only as a hash, scoped, limited."""
+
+    __tablename__ = "caller_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application: Mapped[str] = mapped_column(String(100))
+    # casefolded, whitespace-collapsed application name: one key per application
+    name_key: Mapped[str] = mapped_column(String(100), unique=True)
+    owner: Mapped[str] = mapped_column(String(100), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's visible start, e.g. llmk_ab12cd34
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the whole key
+    # the key before the last rotation, still accepted until previous_expires_at
+    previous_prefix: Mapped[str | None] = mapped_column(String(16))
+    previous_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    previous_expires_at: Mapped[datetime | None]
+    models: Mapped[list[str]] = mapped_column(JSON, default=list)  # aliases and agent/<type>; [] = all
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None]
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    last_rotated_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class UsageApplicationRollup(Base):
+    """Usage events summed per UTC day and caller application ("" for the master key), kept with the
+    other rollups in the event writer's transaction."""
+
+    __tablename__ = "usage_application_rollups"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    application: Mapped[str] = mapped_column(String(100), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    failures: Mapped[int] = mapped_column(BigInteger)
+    refused: Mapped[int] = mapped_column(BigInteger)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[float] = mapped_column(Float)
+    latency_ms_sum: Mapped[float] = mapped_column(Float)  # of successful requests: the mean latency

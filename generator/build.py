@@ -13,6 +13,8 @@ SECRET_MANAGER_MODULE = "llm_admin_secrets"
 SECRET_MANAGER_CLASS = "LlmAdminSecretManager"
 HOOKS_MODULE = "llm_admin_hooks"
 HOOKS = f"{HOOKS_MODULE}.hooks"  # litellm_settings.callbacks entry: our usage and failover hooks
+AUTH_MODULE = "llm_admin_auth"
+AUTH = f"{AUTH_MODULE}.user_api_key_auth"  # general_settings.custom_auth: our caller keys
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 REVISION_KEY = "llm_admin_revision"
 # the api_key of an OpenAI-compatible server that needs none: not a secret, so it is written as it is
@@ -278,6 +280,7 @@ def build_config(rows: ConfigInput, *, revision: int, managed: bool = True) -> d
         "store_model_in_db": False,
     }
     if managed:
+        general["custom_auth"] = AUTH
         callbacks = list(litellm_settings.get("callbacks") or [])
         litellm_settings["callbacks"] = [*callbacks, HOOKS] if HOOKS not in callbacks else callbacks
     serving = {m.provider_id for m in rows.models}

@@ -9,7 +9,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from generator.build import HOOKS_MODULE, SECRET_MANAGER_CLASS, SECRET_MANAGER_MODULE
+from generator.build import AUTH_MODULE, HOOKS_MODULE, SECRET_MANAGER_CLASS, SECRET_MANAGER_MODULE
 
 BACKUP_MARK = ".backup."
 SHIM = f'''"""Loaded by LiteLLM (general_settings.key_management_system: custom); written by llm-admin."""
@@ -25,6 +25,14 @@ HOOKS_SHIM = '''"""Loaded by LiteLLM (litellm_settings.callbacks); written by ll
 from app.proxy.hooks import hooks
 
 __all__ = ["hooks"]
+'''
+
+
+AUTH_SHIM = '''"""Loaded by LiteLLM (general_settings.custom_auth); written by llm-admin."""
+
+from app.proxy.auth import user_api_key_auth
+
+__all__ = ["user_api_key_auth"]
 '''
 
 
@@ -105,9 +113,9 @@ def write_with_backup(path: Path, text: str, *, at: datetime, keep: int) -> Path
 
 
 def write_shims(config_path: Path) -> list[Path]:
-    """The small modules LiteLLM loads from the config's directory: our secret manager and hooks."""
+    """The small modules LiteLLM loads from the config's directory: our secret manager, hooks and auth."""
     written = []
-    for module, text in ((SECRET_MANAGER_MODULE, SHIM), (HOOKS_MODULE, HOOKS_SHIM)):
+    for module, text in ((SECRET_MANAGER_MODULE, SHIM), (HOOKS_MODULE, HOOKS_SHIM), (AUTH_MODULE, AUTH_SHIM)):
         shim = config_path.with_name(f"{module}.py")
         if read_text(shim) != text:
             write_atomic(shim, text, mode=0o644)

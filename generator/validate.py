@@ -253,6 +253,9 @@ def module_problems(config: dict[str, Any], *, config_dir: Path) -> list[str]:
     )
     if manager:
         wanted.append(("general_settings.key_management_settings.custom_secret_manager", manager))
+    auth = (config.get("general_settings") or {}).get("custom_auth")
+    if auth:
+        wanted.append(("general_settings.custom_auth", auth))
     problems = []
     for where, spec in wanted:
         if not isinstance(spec, str) or "." not in spec:

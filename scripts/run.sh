@@ -12,6 +12,11 @@ BIN=.venv/bin
 "$BIN/llm-admin" create-admin --username admin --if-none --generate
 
 mkdir -p data/logs
+# First run only: a caller key for trying the proxy (the master key is for ops, not for callers).
+if [ ! -s data/caller.key ] && KEY=$("$BIN/llm-admin" key create --application quickstart \
+    --description "make run's first caller key" 2>/dev/null | head -n 1); then
+  (umask 077 && printf '%s\n' "$KEY" >data/caller.key)
+fi
 "$BIN/llm-admin" proxy run >>data/logs/supervisor.log 2>&1 &
 SUPERVISOR=$!
 # health monitor: probes the providers every 30 s, marks them down, alerts, steers traffic off the down
@@ -43,7 +48,8 @@ trap 'kill $SUPERVISOR $MONITOR $PROGRESS 2>/dev/null; wait $SUPERVISOR $MONITOR
 PORT="${LLM_ADMIN_DASHBOARD_PORT:-8501}"
 echo "dashboard: http://127.0.0.1:${PORT}"
 echo "proxy:     http://127.0.0.1:${LLM_ADMIN_PROXY_PORT:-4000}/v1 (starts with the first applied config;"
-echo "           master key in data/master.key; logs in data/logs/)"
+echo "           your caller key is in data/caller.key (\`llm-admin key create\` makes more);"
+echo "           the master key in data/master.key is for ops only; logs in data/logs/)"
 echo "monitor:   probes every provider every 30 s; \`llm-admin health\` shows what it found"
 "$BIN/streamlit" run streamlit_app.py \
   --server.address 127.0.0.1 --server.port "$PORT" --server.headless true \

@@ -113,3 +113,17 @@ def test_revision_0006_keeps_only_the_newest_live_revision_live(empty_db_url: st
             (5, "applied", None),
         ]
     engine.dispose()
+
+
+def test_revision_0007_adds_caller_keys_and_the_application_of_usage_and_removes_them(
+    empty_db_url: str,
+) -> None:
+    migrate.upgrade(empty_db_url, "0006")
+    migrate.upgrade(empty_db_url, "0007")
+    inspector = inspect(db.make_engine(empty_db_url))
+    assert {"caller_keys", "usage_application_rollups"} <= set(inspector.get_table_names())
+    assert "application" in {c["name"] for c in inspector.get_columns("usage_events")}
+    migrate.downgrade(empty_db_url, "0006")
+    inspector = inspect(db.make_engine(empty_db_url))
+    assert not {"caller_keys", "usage_application_rollups"} & set(inspector.get_table_names())
+    assert "application" not in {c["name"] for c in inspector.get_columns("usage_events")}

@@ -34,6 +34,7 @@ from sqlalchemy import insert
 from app import db
 from app.models import UsageEvent
 from app.proxy import cost_limit, litellm_fixes
+from app.proxy.auth import APPLICATION_KEY
 from app.proxy.budget_gate import BudgetGate
 from app.services import alerts, usage
 from app.settings import load_settings
@@ -192,6 +193,26 @@ class Spool:
                     rows.append(row)
             self.claimed.append(claimed)
         return rows, dropped
+
+
+# refusals of the proxy itself (caller-key auth, scope, budget; LiteLLM's rate limiter), never a provider's
+REFUSAL_CLASSES = frozenset({"CallerRefused", "ProxyRateLimitError"})
+
+
+def refused_by_proxy(kwargs: dict[str, Any], error: dict[str, Any]) -> bool:
+    """The request was refused before it reached any provider, for reasons of its caller."""
+    exception = kwargs.get("exception")
+    return type(exception).__name__ in REFUSAL_CLASSES or error.get("error_class") in REFUSAL_CLASSES
+
+
+def caller_application(kwargs: dict[str, Any], metadata: dict[str, Any]) -> str | None:
+    """The caller key's application, from what custom_auth returned or the refusal it raised."""
+    own = getattr(kwargs.get("exception"), "application", None)
+    if isinstance(own, str):
+        return own
+    key_metadata = metadata.get("user_api_key_metadata") or {}
+    name = key_metadata.get(APPLICATION_KEY) if isinstance(key_metadata, dict) else None
+    return name if isinstance(name, str) else None
 
 
 class EventWriter:
@@ -413,6 +434,9 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
             (g for g in (original, group) if isinstance(g, str) and g.startswith(ROUTE_PREFIX)), None
         )
         error = payload.get("error_information") or {}
+        application = caller_application(kwargs, metadata)
+        if status == "failure" and refused_by_proxy(kwargs, error):
+            status, deployment, deployment_id = "refused", None, None  # the caller's, not the provider's
         start, end = payload.get("startTime"), payload.get("endTime")
         fallback = bool(original and original != group) or bool(metadata.get("attempted_fallbacks"))
         prompt_tokens = int(payload.get("prompt_tokens") or 0)
@@ -434,9 +458,10 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
                 else float(payload.get("response_cost") or 0.0),
                 "latency_ms": round((end - start) * 1000, 1) if start and end else None,
                 "status": status,
-                "error_class": error.get("error_class") if status == "failure" else None,
+                "error_class": error.get("error_class") if status != "success" else None,
                 "fallback": fallback,
                 "revision": deployment.revision if deployment else None,
+                "application": application,
             },
         )
         if status == "success" and fallback and isinstance(original, str):

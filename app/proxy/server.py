@@ -23,6 +23,8 @@ WARM_IMPORTS = (
     "app.proxy.secrets",
     "app.proxy.cost_limit",
     "app.proxy.budget_gate",
+    "app.proxy.auth",
+    "app.services.caller_keys",
     "app.services.alerts",
     "app.services.usage",
     "sqlalchemy.dialects.sqlite",
@@ -61,7 +63,9 @@ class ProxyApplication(BaseApplication):  # type: ignore[misc]
         # collections, which would otherwise walk (and copy, page by page) the whole preloaded heap.
         gc.collect()
         gc.freeze()
-        return app
+        from app.proxy.gate import OpenRouteGate
+
+        return OpenRouteGate(app)
 
 
 PR_SET_PDEATHSIG = 1

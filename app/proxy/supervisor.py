@@ -321,6 +321,9 @@ class Supervisor:
         env["LLM_ADMIN_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env["LLM_ADMIN_DATABASE_URL"] = self.settings.database_url
         env["LLM_ADMIN_WORKERS_DIR"] = str(self.workers_dir)
+        env["LLM_ADMIN_PROXY_WORKERS"] = str(self.workers)  # caller keys' rpm/tpm are split among them
+        # no route list or API document for callers: only liveness answers without a key
+        env.update({"NO_DOCS": "True", "NO_REDOC": "True", "NO_OPENAPI": "True"})
         return env
 
     def bind(self) -> socket.socket:

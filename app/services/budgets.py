@@ -11,14 +11,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import FieldError, ValidationError
-from app.models import Alert, Budget, Provider, Route, UsageEvent, as_utc, utcnow
+from app.models import Alert, Budget, CallerKey, Provider, Route, UsageEvent, as_utc, utcnow
 from app.services import alerts, audit
 from app.services.access import Actor, authorize
 from app.services.rows import check_version, flush_guarded, load
 from app.validation import normalize_name
 from generator.routes import ROUTE_PREFIX
 
-SCOPES = ("provider", "route")
+SCOPES = ("provider", "route", "application")
 PERIODS = ("daily", "monthly")
 # (percent of the limit, alert severity), highest first
 THRESHOLDS = ((100, "critical"), (80, "warning"), (50, "info"))
@@ -73,8 +73,11 @@ def label(budget: Budget) -> str:
 def spend(session: Session, budget: Budget, now: datetime) -> float:
     """USD spent on the budget's provider or route in the period holding `now` (summed in SQL)."""
     start, end = period_bounds(budget.period, now)
-    column = UsageEvent.provider if budget.scope == "provider" else UsageEvent.route
-    value = budget.target if budget.scope == "provider" else ROUTE_PREFIX + budget.target
+    column, value = {
+        "provider": (UsageEvent.provider, budget.target),
+        "route": (UsageEvent.route, ROUTE_PREFIX + budget.target),
+        "application": (UsageEvent.application, budget.target),
+    }[budget.scope]
     total = session.scalar(
         select(func.coalesce(func.sum(UsageEvent.cost_usd), 0.0)).where(
             column == value, UsageEvent.at >= start, UsageEvent.at < end
@@ -94,10 +97,24 @@ def _check_scope_target(
         return None, None
     assert isinstance(scope, str)
     if not isinstance(target, str) or not target.strip():
-        what = "a provider name" if scope == "provider" else "a route's agent type, e.g. summarizer"
+        what = {
+            "provider": "a provider name",
+            "route": "a route's agent type, e.g. summarizer",
+            "application": "the application of a caller key",
+        }[scope]
         errors.append(FieldError("target", f"is required; give {what}"))
         return scope, None
     text = target.strip()
+    if scope == "application":
+        row = session.scalars(select(CallerKey).where(CallerKey.name_key == normalize_name(text))).first()
+        if row is None:
+            errors.append(
+                FieldError(
+                    "target", f"no caller key for application '{text}'; `llm-admin key list` shows them"
+                )
+            )
+            return scope, None
+        return scope, row.application  # usage rows carry the key's application name
     if scope == "provider":
         provider = session.scalars(select(Provider).where(Provider.name_key == normalize_name(text))).first()
         if provider is None:
@@ -385,5 +402,23 @@ def exhausted_targets(session: Session, *, now: datetime | None = None) -> tuple
         # marked in an earlier period and not checked since: the new period has not spent it yet
         if checked_start is None or as_utc(checked_start) < period_bounds(period, moment)[0]:
             continue
-        (providers if scope == "provider" else routes).add(target)
+        if scope != "application":  # refused by the caller-key check instead (app/proxy/auth.py)
+            (providers if scope == "provider" else routes).add(target)
     return providers, routes
+
+
+def exhausted_applications(session: Session, *, now: datetime | None = None) -> dict[str, str]:
+    """Application → the label of its enforced budget that is exhausted in the current period."""
+    moment = now or utcnow()
+    out: dict[str, str] = {}
+    rows = session.scalars(
+        select(Budget).where(
+            Budget.scope == "application", Budget.enforce.is_(True), Budget.exhausted.is_(True)
+        )
+    )
+    for budget in rows:
+        checked = budget.alerted_period_start
+        if checked is None or as_utc(checked) < period_bounds(budget.period, moment)[0]:
+            continue
+        out.setdefault(budget.target, label(budget))
+    return out

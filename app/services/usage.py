@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.errors import FieldError, ValidationError
-from app.models import Budget, UsageEvent, UsageLatencyRollup, UsageRollup, as_utc, utcnow
+from app.models import (
+    Budget,
+    UsageApplicationRollup,
+    UsageEvent,
+    UsageLatencyRollup,
+    UsageRollup,
+    as_utc,
+    utcnow,
+)
 from app.services.budgets import BudgetStatus, period_bounds, status_of
 from generator.routes import ROUTE_PREFIX
 
@@ -109,13 +117,15 @@ def add_to_rollups(session: Session, events: Iterable[Mapping[str, Any]]) -> Non
     """
     cube: dict[tuple[int, date, str, str, str], list[Any]] = {}
     histogram: dict[tuple[int, date, str, str, int], list[Any]] = {}
-    for event in events:
+    events_list = list(events)
+    for event in events_list:
         day = _day(event.get("at") or utcnow())
         dims = (event.get("provider") or "", event.get("model_group") or "", event.get("route") or "")
         ok = event.get("status") == "success"
         values = (
             1,
-            0 if ok else 1,
+            # a request refused by its caller key (auth, scope, limits, budget) is no provider's failure
+            1 if event.get("status") == "failure" else 0,
             1 if event.get("fallback") else 0,
             int(event.get("prompt_tokens") or 0),
             int(event.get("completion_tokens") or 0),
@@ -157,6 +167,44 @@ def add_to_rollups(session: Session, events: Iterable[Mapping[str, Any]]) -> Non
     ]
     _upsert(session, UsageRollup, dict.fromkeys(_SUMS, "sum"), cube_rows)
     _upsert(session, UsageLatencyRollup, {"requests": "sum", "min_ms": "min", "max_ms": "max"}, hist_rows)
+    _add_application_rollups(session, events_list)
+
+
+_APP_SUMS = (
+    "requests",
+    "failures",
+    "refused",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_ms_sum",
+)
+
+
+def _add_application_rollups(session: Session, events: Iterable[Mapping[str, Any]]) -> None:
+    """Per day and caller application ("" for the master key): what the Keys page shows."""
+    sums: dict[tuple[date, str], list[Any]] = {}
+    for event in events:
+        key = (_day(event.get("at") or utcnow()), event.get("application") or "")
+        status = event.get("status")
+        ok = status == "success"
+        values = (
+            1,
+            1 if status == "failure" else 0,
+            1 if status == "refused" else 0,
+            int(event.get("prompt_tokens") or 0),
+            int(event.get("completion_tokens") or 0),
+            float(event.get("cost_usd") or 0.0),
+            float(event.get("latency_ms") or 0.0) if ok else 0.0,
+        )
+        seen = sums.setdefault(key, [0] * len(values))
+        for i, value in enumerate(values):
+            seen[i] += value
+    rows = [
+        {"day": day, "application": app, **dict(zip(_APP_SUMS, values, strict=True))}
+        for (day, app), values in sorted(sums.items())
+    ]
+    _upsert(session, UsageApplicationRollup, dict.fromkeys(_APP_SUMS, "sum"), rows)
 
 
 def _kept(grain: int, provider: str, group: str, route: str) -> tuple[str, str, str]:
@@ -233,7 +281,7 @@ def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
         session.execute(delete(model).where(model.day >= since) if since else delete(model))
     start = datetime.combine(since, time(), UTC) if since else None
     day = _day_sql(session).label("day")
-    failed = case((UsageEvent.status == "success", 0), else_=1)
+    failed = case((UsageEvent.status == "failure", 1), else_=0)
     events = select(
         day,
         func.coalesce(UsageEvent.provider, "").label("provider"),

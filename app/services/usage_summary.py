@@ -32,7 +32,7 @@ def usage_by_provider(
 ) -> dict[str, ProviderUsage]:
     """Usage per provider name since now - window, one GROUP BY over the (provider, at) index."""
     since = (now or utcnow()) - window
-    failed = case((UsageEvent.status == "success", 0), else_=1)
+    failed = case((UsageEvent.status == "failure", 1), else_=0)
     query = (
         select(
             UsageEvent.provider,

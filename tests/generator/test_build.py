@@ -253,7 +253,14 @@ def test_without_stored_secrets_no_secret_manager_is_configured() -> None:
     assert config["general_settings"] == {
         "master_key": "os.environ/LITELLM_MASTER_KEY",
         "store_model_in_db": False,
+        "custom_auth": "llm_admin_auth.user_api_key_auth",
     }
+
+
+def test_a_managed_proxy_authenticates_callers_with_our_custom_auth_and_a_stock_one_does_not() -> None:
+    rows = _rows(build.ModelRow(1, 2, "claude", "c"))
+    assert build.build_config(rows, revision=1)["general_settings"]["custom_auth"] == build.AUTH
+    assert "custom_auth" not in build.build_config(rows, revision=1, managed=False)["general_settings"]
 
 
 def test_master_key_is_a_reference_and_the_db_never_overrides_the_yaml() -> None:

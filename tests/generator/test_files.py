@@ -238,11 +238,13 @@ def test_empty_env_file_is_empty(tmp_path: Path) -> None:
 
 
 def test_shims_are_written_once_next_to_the_config(config: Path) -> None:
-    secrets_shim, hooks_shim = files.write_shims(config)
+    secrets_shim, hooks_shim, auth_shim = files.write_shims(config)
     assert secrets_shim == config.with_name("llm_admin_secrets.py")
     assert "from app.proxy.secrets import LlmAdminSecretManager" in secrets_shim.read_text()
     assert hooks_shim == config.with_name("llm_admin_hooks.py")
     assert "from app.proxy.hooks import hooks" in hooks_shim.read_text()
+    assert auth_shim == config.with_name("llm_admin_auth.py")
+    assert "from app.proxy.auth import user_api_key_auth" in auth_shim.read_text()
     first = secrets_shim.stat().st_mtime_ns
-    assert files.write_shims(config) == [secrets_shim, hooks_shim]
+    assert files.write_shims(config) == [secrets_shim, hooks_shim, auth_shim]
     assert secrets_shim.stat().st_mtime_ns == first

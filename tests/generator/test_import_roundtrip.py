@@ -47,7 +47,13 @@ GENERATED_ID = re.compile(r"^llm-admin-m\d+$")
 # Keys llm-admin owns in general_settings: the master key is always read from LITELLM_MASTER_KEY
 # (asserted on its own below), models are never stored in LiteLLM's database, and the secret
 # manager settings point LiteLLM at our encrypted store.
-MANAGED_GENERAL = ("master_key", "store_model_in_db", "key_management_system", "key_management_settings")
+MANAGED_GENERAL = (
+    "master_key",
+    "store_model_in_db",
+    "key_management_system",
+    "key_management_settings",
+    "custom_auth",
+)
 
 # What llm-admin adds that the original did not have, so the comparison leaves it out — and only
 # where the original lacked it: an original value must come back unchanged.

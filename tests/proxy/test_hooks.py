@@ -394,6 +394,7 @@ def test_a_request_a_fallback_served_gives_its_usage_row_and_a_failover_alert(
         "error_class": None,
         "fallback": True,
         "revision": 7,
+        "application": None,
     }
     assert alert == {
         "kind": "failover",
