@@ -36,6 +36,7 @@ from app.models import UsageEvent
 from app.proxy import cost_limit, litellm_fixes
 from app.proxy.auth import APPLICATION_KEY
 from app.proxy.budget_gate import BudgetGate
+from app.proxy.processes import pid_alive
 from app.services import alerts, usage
 from app.settings import load_settings
 from generator import render
@@ -108,16 +109,6 @@ def deployments_of(config: dict[str, Any]) -> dict[str, Deployment]:
     return out
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _encode(row: dict[str, Any]) -> str:
     return json.dumps({k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()})
 
@@ -172,7 +163,7 @@ class Spool:
             return rows, dropped
         for path in sorted(self.directory.glob("*.jsonl")):
             host, _, pid = path.stem.rpartition("-")
-            if path == self.path or host != self.host or not pid.isdigit() or _pid_alive(int(pid)):
+            if path == self.path or host != self.host or not pid.isdigit() or pid_alive(int(pid)):
                 continue
             claimed = path.with_name(f"{path.name}.adopted-{os.getpid()}")
             try:

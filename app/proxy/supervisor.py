@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from app import db
 from app.crypto import load_key_ring, load_master_key
 from app.models import ConfigRevision
+from app.proxy.processes import pid_alive
 from app.services import alerts
 from app.services.config import stored_secrets
 from app.services.secrets import export_env
@@ -128,7 +129,7 @@ class ProxyState:
         if time.time() - self.heartbeat_at >= STALE_SECONDS:
             return False
         # on this host a dead pid is known at once, not only when the heartbeat goes stale
-        return self.hostname != socket.gethostname() or _pid_alive(self.supervisor_pid)
+        return self.hostname != socket.gethostname() or pid_alive(self.supervisor_pid)
 
     @property
     def label(self) -> str:
@@ -176,25 +177,6 @@ def combined(states: list[ProxyState], reports: list[ReloadResult]) -> ReloadRes
     failed = "; ".join(f"{s.label}: {r.message}" for s, r in zip(states, reports, strict=True) if not r.ok)
     message = f"revision {revision} live on {len(reports)} proxies ({each})" if ok else failed
     return ReloadResult(revision, ok, max(r.ms for r in reports), message)
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _proc_state(pid) not in ("Z", "X")
-
-
-def _proc_state(pid: int) -> str | None:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
 
 
 def listening_pids(port: int) -> set[int]:

@@ -223,18 +223,6 @@ def supervised(
         yield sup
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Load:
     """Client threads, each with keep-alive connections, sending chat requests to the proxies in turn
     (as a load balancer would) until stopped."""

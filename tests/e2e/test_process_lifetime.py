@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.proxy.processes import pid_alive
 from app.proxy.supervisor import child_pids
 from tests.e2e.proxy import running
 from tests.e2e.supervised import (
@@ -21,7 +22,6 @@ from tests.e2e.supervised import (
     add_model,
     add_provider,
     llm_admin,
-    pid_alive,
     supervised,
     wait_for,
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from app.models import UsageEvent
+from app.proxy.processes import pid_alive
 from app.proxy.supervisor import ReloadResult
 from tests.e2e.supervised import (
     Load,
@@ -21,7 +22,6 @@ from tests.e2e.supervised import (
     add_model,
     add_provider,
     llm_admin,
-    pid_alive,
     supervised,
     wait_for,
 )
