@@ -171,8 +171,9 @@ def test_stock_image_serves_with_the_exported_env_file(stack: Stack) -> None:
 
     config = yaml.safe_load(stack.config.read_text())
     general = config["general_settings"]
-    # what LLM_ADMIN_PROXY_MODE=stock renders: no secret manager, no hooks (a stock image has neither)
-    del general["key_management_system"], general["key_management_settings"]
+    # what LLM_ADMIN_PROXY_MODE=stock renders: no secret manager, no caller-key auth, no hooks (a stock
+    # image has none of them)
+    del general["key_management_system"], general["key_management_settings"], general["custom_auth"]
     config["litellm_settings"].pop("callbacks")
     (stock / "litellm-config.yaml").write_text(yaml.safe_dump(config))
     env = {**exported, "LITELLM_MASTER_KEY": stack.master_key, ENV_VAR: ENV_KEY}
