@@ -35,6 +35,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     names = ("prim", "back", "home-a", "home-b", "cloud", "lim-prim", "lim-dear")
+    # count once here: the first count imports LiteLLM in this process, seconds that must not fall
+    # inside the proxy's 4 s wait for the upstream's first answer
+    provider_count({"messages": [{"role": "user", "content": "warm up"}]})
     # every upstream answers with as many tokens as it is allowed: the worst case for a cost limit
     up = {
         n: FakeUpstream(reply=f"from {n}", completion_tokens=100_000, count_prompt=provider_count).start()
