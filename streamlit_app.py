@@ -81,6 +81,7 @@ else:
         st.Page(
             "pages/usage.py", title="Usage and costs", icon=":material/payments:", url_path="usage-costs"
         ),
+        st.Page("pages/keys.py", title="Caller keys", icon=":material/key:", url_path="caller-keys"),
         st.Page("pages/audit.py", title="Audit", icon=":material/history:", url_path="audit-log"),
     ]
     if actor.can("manage_users"):

@@ -5,9 +5,10 @@ Run: LITELLM_LOCAL_MODEL_COST_MAP=True .venv/bin/python benchmarks/pages.py [--r
 A throwaway PostgreSQL (tests/pg.py), migrated, is loaded with bulk SQL (INSERT ... SELECT over
 generate_series): 1,000 providers, 10,000 models (10 per provider, 1,000 aliases each served by 10
 providers), 1,000,000 usage events over the last 30 days (traffic skewed towards a few deployments
-as real traffic is, 40% through 20 agent routes, 2% failures), 20 routes, 30 budgets, 53 users, 500
-alerts, 10,000 audit entries, a day of health checks every 15 minutes per provider. The usage rollups
-are then built from the events with `usage.rebuild_rollups` (the backfill an upgrade would run).
+as real traffic is, 40% through 20 agent routes, 2% failures, 70% from 100 caller keys' applications),
+20 routes, 100 caller keys, 30 budgets, 53 users, 500 alerts, 10,000 audit entries, a day of health
+checks every 15 minutes per provider. The usage rollups (by application too) are then built from the
+events with `usage.rebuild_rollups` (the backfill an upgrade would run).
 
 Then every page in streamlit_app.py's navigation (read from the file, so pages added later are
 measured too) is run with Streamlit's AppTest as a signed-in admin. A first pass over all pages pays
@@ -47,6 +48,7 @@ PROVIDERS = 1_000
 MODELS_PER_PROVIDER = 10
 ALIASES = 1_000
 ROUTES = 20
+APPLICATIONS = 100  # caller keys; 70% of the usage events carry one
 DAYS = 30
 PASSWORD = "benchmark password 1"
 TYPES = ("openai", "anthropic", "azure_openai", "groq", "mistral", "together_ai", "gemini", "ollama")
@@ -121,7 +123,8 @@ def load_usage(conn: Connection, events: int) -> None:
         text(
             f"""
             INSERT INTO usage_events (at, provider, model_group, deployment, route, prompt_tokens,
-                completion_tokens, cost_usd, latency_ms, status, error_class, fallback, revision)
+                completion_tokens, cost_usd, latency_ms, status, error_class, fallback, revision,
+                application)
             SELECT now() - s.r_at * interval '{DAYS} days',
                    p.name,
                    CASE WHEN s.route IS NULL THEN m.alias
@@ -136,7 +139,8 @@ def load_usage(conn: Connection, events: int) -> None:
                    CASE WHEN s.failed THEN 'failure' ELSE 'success' END,
                    CASE WHEN s.failed THEN 'APIConnectionError' END,
                    s.route IS NOT NULL AND s.r_fb < 0.1,
-                   1 + (s.g % 5)
+                   1 + (s.g % 5),
+                   s.application
             FROM (
                 SELECT g, random() AS r_at, random() AS r_l1, random() AS r_l2, random() AS r_fb,
                        1 + floor({models} * power(random(), 3))::int AS model_id,
@@ -145,7 +149,10 @@ def load_usage(conn: Connection, events: int) -> None:
                                                        2, '0') END AS route,
                        50 + floor(random() * 4000)::int AS prompt,
                        10 + floor(random() * 1000)::int AS completion,
-                       random() < 0.02 AS failed
+                       random() < 0.02 AS failed,
+                       CASE WHEN random() < 0.7
+                            THEN 'app-' || lpad((1 + floor({APPLICATIONS} * power(random(), 2)))::int::text,
+                                                3, '0') END AS application
                 FROM generate_series(1, {events}) g
             ) s
             JOIN models m ON m.id = s.model_id
@@ -156,7 +163,21 @@ def load_usage(conn: Connection, events: int) -> None:
 
 
 def load_operations(conn: Connection) -> None:
-    """Routes, budgets, alerts, audit entries, health checks and provider health."""
+    """Routes, caller keys, budgets, alerts, audit entries, health checks and provider health."""
+    conn.execute(
+        text(
+            f"""
+            INSERT INTO caller_keys (application, name_key, owner, description, prefix, key_hash, models,
+                rpm, tpm, enabled, version, created_at, created_by, updated_at, updated_by)
+            SELECT 'app-' || lpad(g::text, 3, '0'), 'app-' || lpad(g::text, 3, '0'), 'team-' || g % 7, '',
+                   'llmk_' || substr(md5(g::text), 1, 8), encode(sha256(('bench-key-' || g)::bytea), 'hex'),
+                   CASE WHEN g % 3 = 0 THEN json_build_array('alias-' || lpad(g::text, 4, '0'))
+                        ELSE '[]'::json END,
+                   CASE WHEN g % 2 = 0 THEN 60 * g END, NULL, true, 1, now(), 'bench', now(), 'bench'
+            FROM generate_series(1, {APPLICATIONS}) g
+            """
+        )
+    )
     conn.execute(
         text(
             f"""
@@ -271,7 +292,7 @@ def load(url: str, events: int) -> None:
     timed("usage rollups from the events (usage.rebuild_rollups)", rollups)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         timed("VACUUM ANALYZE", lambda: conn.execute(text("VACUUM ANALYZE")))
-        tables = ("usage_events", "usage_rollups", "usage_latency_rollups")
+        tables = ("usage_events", "usage_rollups", "usage_latency_rollups", "usage_application_rollups")
         for table in tables:
             rows, size = conn.execute(
                 text(f"SELECT count(*), pg_total_relation_size('{table}') FROM {table}")
@@ -409,6 +430,14 @@ def usage_services(runs: int) -> None:
         ("budgets.list_budgets (from the events)", lambda s: budgets.list_budgets(s)),
         ("recommendations.recommend (from the events)", lambda s: recommendations.recommend(s, days=30)),
         ("usage.export_csv (30 days; on click only)", lambda s: usage.export_csv(s, start=start, end=end)),
+        (
+            "usage.usage_by_application (30 days)",
+            lambda s: usage.usage_by_application(s, start=start, end=end),
+        ),
+        (
+            "usage.export_application_csv (on click only)",
+            lambda s: usage.export_application_csv(s, start=start, end=end),
+        ),
     ]
     print("\nServices behind the usage page (median ms):")
     for label, call in calls:

@@ -1,5 +1,5 @@
-"""Usage and costs: spend by provider, model group, route and day; requests, tokens, errors, latency;
-budgets; cheaper models; the aggregated rows as CSV."""
+"""Usage and costs: spend by provider, model group, route, caller application and day; requests, tokens,
+errors, latency; budgets; cheaper models; the aggregated rows as CSV."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from app.services import recommendations, usage
 
 DEFAULT_DAYS = 30
 TOP = 15  # bars per chart; the table under it lists them all
+NO_APPLICATION = "(no caller key)"  # the master key, or a key the proxy did not know
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -27,6 +28,51 @@ def usage_csv(start: date, end: date, provider: str | None, route: str | None) -
     """The aggregated rows, made when the download button is clicked (on a thread of its own)."""
     with db.Session.begin() as session:
         return usage.export_csv(session, start=start, end=end, provider=provider, route=route)
+
+
+def application_csv(start: date, end: date) -> str:
+    with db.Session.begin() as session:
+        return usage.export_application_csv(session, start=start, end=end)
+
+
+def application_label(name: str) -> str:
+    return name or NO_APPLICATION
+
+
+def applications(rows: list[usage.ApplicationUsage], filtered: bool) -> None:
+    """Usage per caller application; requests the proxy refused for the caller apart from errors."""
+    if filtered:
+        st.caption("Per application over every provider and route: the filters above do not apply here.")
+    frame = pd.DataFrame(
+        {
+            "Application": [application_label(r.application) for r in rows],
+            "Cost (USD)": [r.cost_usd for r in rows],
+            "Requests": [r.requests for r in rows],
+            "Tokens": [r.tokens for r in rows],
+            "Errors": [r.failures for r in rows],
+            "Error rate": [r.error_rate for r in rows],
+            "Refused": [r.refused for r in rows],
+            "Mean latency (ms)": [r.mean_latency_ms for r in rows],
+        }
+    )
+    if rows:
+        st.bar_chart(frame.head(TOP), x="Application", y="Cost (USD)", horizontal=True, sort="-Cost (USD)")
+    st.dataframe(
+        frame,
+        key="usage_by_application",
+        hide_index=True,
+        column_config={
+            "Cost (USD)": st.column_config.NumberColumn(format="$%.4f"),
+            "Errors": st.column_config.NumberColumn(help="the providers' errors"),
+            "Error rate": st.column_config.NumberColumn(
+                format="percent", help="errors of the requests sent on to a provider"
+            ),
+            "Refused": st.column_config.NumberColumn(
+                help="refused by the proxy for the caller (key, scope, limits, budget): not provider errors"
+            ),
+            "Mean latency (ms)": st.column_config.NumberColumn(format="%.0f", help="successful requests"),
+        },
+    )
 
 
 def provider_label(name: str | None) -> str:
@@ -88,6 +134,7 @@ route = right.selectbox("Route", [None, *route_names], format_func=route_label, 
 with db.Session.begin() as session:
     report = usage.usage_report(session, start=start, end=end, provider=provider, route=route)
     budget_rows = usage.budget_statuses(session)
+    by_application = usage.usage_by_application(session, start=start, end=end)
 
 totals = report.totals
 cells = st.columns(6)
@@ -111,21 +158,37 @@ else:
         {"Day": [r.key for r in report.by_day], "Cost (USD)": [r.cost_usd for r in report.by_day]}
     )
     st.line_chart(days, x="Day", y="Cost (USD)")
-    by_provider, by_group, by_route = st.tabs(["By provider", "By model group", "By route"])
+    by_provider, by_group, by_route, by_app = st.tabs(
+        ["By provider", "By model group", "By route", "By application"]
+    )
     with by_provider:
         breakdown(report.by_provider, "Provider", "(unknown provider)", "usage_by_provider")
     with by_group:
         breakdown(report.by_model_group, "Model group", "(unknown)", "usage_by_model_group")
     with by_route:
         breakdown(report.by_route, "Route", "(no route)", "usage_by_route")
-    st.download_button(
-        "Download CSV",
-        data=partial(usage_csv, start, end, provider, route),
-        file_name=f"usage-{start:%Y%m%d}-{end:%Y%m%d}.csv",
-        mime="text/csv",
-        on_click="ignore",
-        key="usage_csv",
-    )
+    with by_app:
+        applications(by_application, filtered=provider is not None or route is not None)
+    csv_left, csv_right = st.columns(2)
+    with csv_left:
+        st.download_button(
+            "Download CSV",
+            data=partial(usage_csv, start, end, provider, route),
+            file_name=f"usage-{start:%Y%m%d}-{end:%Y%m%d}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key="usage_csv",
+        )
+    with csv_right:
+        st.download_button(
+            "Download CSV by application",
+            data=partial(application_csv, start, end),
+            file_name=f"usage-by-application-{start:%Y%m%d}-{end:%Y%m%d}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key="usage_application_csv",
+            help="one line per day and caller application, over every provider and route",
+        )
 
 st.subheader("Budgets")
 if not budget_rows:

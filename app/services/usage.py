@@ -277,7 +277,7 @@ def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
     that meets a row a writer has just created fails as a duplicate key, and can be run again.
     """
     _ensure_sqlite_math(session)
-    for model in (UsageRollup, UsageLatencyRollup):
+    for model in (UsageRollup, UsageLatencyRollup, UsageApplicationRollup):
         session.execute(delete(model).where(model.day >= since) if since else delete(model))
     start = datetime.combine(since, time(), UTC) if since else None
     day = _day_sql(session).label("day")
@@ -347,6 +347,42 @@ def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
                 *_coarser(UsageLatencyRollup, PROVIDER | ROUTE, grain, since)
             )
         )
+    _rebuild_application_rollups(session, since)
+
+
+def _rebuild_application_rollups(session: Session, since: date | None) -> None:
+    """usage_application_rollups from the events, as `_add_application_rollups` keeps them."""
+    day = _day_sql(session).label("day")
+    ok = UsageEvent.status == "success"
+    events = select(
+        day,
+        func.coalesce(UsageEvent.application, "").label("application"),
+        case((UsageEvent.status == "failure", 1), else_=0).label("failed"),
+        case((UsageEvent.status == "refused", 1), else_=0).label("refused"),
+        UsageEvent.prompt_tokens,
+        UsageEvent.completion_tokens,
+        UsageEvent.cost_usd,
+        case((ok, func.coalesce(UsageEvent.latency_ms, 0.0)), else_=0.0).label("latency"),
+    )
+    if since is not None:
+        events = events.where(UsageEvent.at >= datetime.combine(since, time(), UTC))
+    e = events.subquery()
+    session.execute(
+        insert(UsageApplicationRollup).from_select(
+            ["day", "application", *_APP_SUMS],
+            select(
+                e.c.day,
+                e.c.application,
+                func.count(),
+                func.sum(e.c.failed),
+                func.sum(e.c.refused),
+                func.sum(e.c.prompt_tokens),
+                func.sum(e.c.completion_tokens),
+                func.sum(e.c.cost_usd),
+                func.sum(e.c.latency),
+            ).group_by(e.c.day, e.c.application),
+        )
+    )
 
 
 def _coarser(model: Any, source: int, grain: int, since: date | None) -> tuple[list[str], Select[Any]]:
@@ -494,6 +530,113 @@ def usage_report(
         by_model_group=[] if empty else _by(session, "model_group", start, end, provider, route),
         by_route=[] if empty else _by(session, "route", start, end, provider, route),
     )
+
+
+@dataclass(frozen=True)
+class ApplicationUsage:
+    """The figures of one caller application ("" for the master key) over a date range.
+
+    `refused` counts requests the proxy refused for the caller (auth, scope, limits, budget): they are
+    the caller's, so they are in `requests` but never in `failures`, the providers' errors.
+    """
+
+    application: str
+    requests: int = 0
+    failures: int = 0
+    refused: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms_sum: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def served(self) -> int:
+        """Requests that reached a provider and succeeded."""
+        return self.requests - self.failures - self.refused
+
+    @property
+    def error_rate(self) -> float | None:
+        """Provider errors as a fraction of the requests sent on to a provider (refusals left out)."""
+        sent = self.requests - self.refused
+        return self.failures / sent if sent else None
+
+    @property
+    def mean_latency_ms(self) -> float | None:
+        """The mean latency of successful requests; None when there were none."""
+        return self.latency_ms_sum / self.served if self.served > 0 else None
+
+
+def _application_usage(application: Any, sums: Sequence[Any]) -> ApplicationUsage:
+    requests, failures, refused, prompt, completion, cost, latency = sums
+    return ApplicationUsage(
+        str(application),
+        int(requests),
+        int(failures),
+        int(refused),
+        int(prompt),
+        int(completion),
+        float(cost),
+        float(latency),
+    )
+
+
+def usage_by_application(session: Session, *, start: date, end: date) -> list[ApplicationUsage]:
+    """Usage per caller application from `start` to `end` (UTC days, both included), dearest first."""
+    _check_range(start, end)
+    r = UsageApplicationRollup
+    rows = session.execute(
+        select(r.application, *(func.coalesce(func.sum(getattr(r, name)), 0) for name in _APP_SUMS))
+        .where(r.day >= start, r.day <= end)
+        .group_by(r.application)
+    ).all()
+    out = [_application_usage(app, sums) for app, *sums in rows]
+    out.sort(key=lambda u: (-u.cost_usd, -u.requests, u.application))
+    return out
+
+
+APPLICATION_CSV_COLUMNS = (
+    "day",
+    "application",
+    "requests",
+    "failures",
+    "refused",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "mean_latency_ms",
+)
+
+
+def export_application_csv(session: Session, *, start: date, end: date) -> str:
+    """Usage per day and caller application as CSV ("" for the master key); `failures` are the
+    providers' errors, `refused` the requests the proxy refused for the caller."""
+    _check_range(start, end)
+    r = UsageApplicationRollup
+    query = (
+        select(r.day, r.application, *(getattr(r, name) for name in _APP_SUMS))
+        .where(r.day >= start, r.day <= end)
+        .order_by(r.day, r.application)
+    )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(APPLICATION_CSV_COLUMNS)
+    for day, app, *sums in session.execute(query):
+        figures = _application_usage(app, sums)
+        mean = figures.mean_latency_ms
+        writer.writerow(
+            [
+                _as_date(day).isoformat(),
+                app,
+                *(int(v) for v in sums[:5]),
+                round(figures.cost_usd, 9),
+                "" if mean is None else round(mean, 1),
+            ]
+        )
+    return out.getvalue()
 
 
 def filter_options(session: Session, *, start: date, end: date) -> tuple[list[str], list[str]]:

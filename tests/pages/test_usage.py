@@ -1,5 +1,5 @@
 """The usage and costs page: figures for known events, the empty state, the date range and filters,
-budget bars, cheaper models, the CSV, and every role may look."""
+budget bars, cheaper models, the CSVs, usage by caller application, and every role may look."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_shows_the_figures_of_the_events(signed_in: Callable[[str], AppTest]) ->
     ]
     assert frame(at, "Model group")["Model group"].tolist() == ["claude", "gpt-4o", "gpt-4o-mini"]
     assert frame(at, "Route")[["Route", "Requests"]].values.tolist() == [["(no route)", 3], ["agent/chat", 1]]
-    assert len(at.get("vega_lite_chart")) == 4  # spend by day, and one bar chart per breakdown
+    assert len(at.get("vega_lite_chart")) == 5  # spend by day, and one bar chart per breakdown
     assert at.selectbox(key="usage_provider").options == ["All providers", "Acme", "Beta"]
     assert at.selectbox(key="usage_route").options == ["All routes", "(no route)", "agent/chat"]
 
@@ -159,7 +159,7 @@ def test_the_csv_holds_the_aggregated_rows_of_the_range(
     monkeypatch.setattr(streamlit, "download_button", spy)
     open_usage(signed_in)
 
-    [button] = offered
+    [button] = [b for b in offered if b["key"] == "usage_csv"]
     start = TODAY - timedelta(days=29)
     assert button["file_name"] == f"usage-{start:%Y%m%d}-{TODAY:%Y%m%d}.csv"
     assert button["mime"] == "text/csv"
@@ -252,3 +252,71 @@ def test_a_provider_picked_before_the_range_changed_falls_back_to_all(
     assert not at.exception
     assert at.selectbox(key="usage_provider").value is None
     assert metrics(at)["Cost"] == "$4.00"
+
+
+BY_APPLICATION = [
+    event(application="billing", cost_usd=1.0, latency_ms=100.0),
+    event(application="billing", cost_usd=0.5, latency_ms=300.0),
+    event(application="billing", status="failure", cost_usd=0.0, latency_ms=None),
+    event(application="billing", status="refused", provider=None, cost_usd=0.0, latency_ms=None),
+    event(application="billing", status="refused", provider=None, cost_usd=0.0, latency_ms=None),
+    event(application="search", provider="Beta", cost_usd=2.0, latency_ms=50.0),
+    event(application=None, cost_usd=0.25, latency_ms=80.0),
+]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_usage_is_broken_down_by_application_with_refusals_apart_from_errors(
+    signed_in: Callable[[str], AppTest],
+) -> None:
+    record(BY_APPLICATION)
+    at = open_usage(signed_in)
+
+    apps = frame(at, "Application")
+    assert apps["Application"].tolist() == ["search", "billing", "(no caller key)"]
+    assert apps["Cost (USD)"].tolist() == [2.0, 1.5, 0.25]
+    assert apps["Requests"].tolist() == [1, 5, 1]
+    assert apps["Errors"].tolist() == [0, 1, 0]  # the two refusals are billing's own, not errors
+    assert apps["Refused"].tolist() == [0, 2, 0]
+    assert apps["Error rate"].tolist()[1] == pytest.approx(1 / 3)
+    assert apps["Mean latency (ms)"].tolist() == [50.0, 200.0, 80.0]
+    # nor are they any provider's failures
+    assert metrics(at)["Error rate"] == f"{1 / 7:.1%}"
+    assert frame(at, "Provider")["Errors"].sum() == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_application_breakdown_says_the_filters_do_not_apply(signed_in: Callable[[str], AppTest]) -> None:
+    record(BY_APPLICATION)
+    at = open_usage(signed_in)
+    assert not [c for c in at.caption if "filters above do not apply" in c.value]
+    at.selectbox(key="usage_provider").select("Beta").run()
+    assert [c for c in at.caption if "filters above do not apply" in c.value]
+    assert frame(at, "Application")["Application"].tolist() == ["search", "billing", "(no caller key)"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_application_csv_holds_a_line_per_day_and_application(
+    signed_in: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record([*BY_APPLICATION, event(at=NOW - timedelta(days=40), application="old", cost_usd=9.0)])
+    offered: list[dict[str, Any]] = []
+    real = streamlit.download_button
+
+    def spy(label: str, data: Any, **kwargs: Any) -> Any:
+        offered.append({"label": label, "data": data, **kwargs})
+        return real(label, data, **kwargs)
+
+    monkeypatch.setattr(streamlit, "download_button", spy)
+    open_usage(signed_in)
+
+    [button] = [b for b in offered if b["key"] == "usage_application_csv"]
+    start = TODAY - timedelta(days=29)
+    assert button["file_name"] == f"usage-by-application-{start:%Y%m%d}-{TODAY:%Y%m%d}.csv"
+    day = TODAY.isoformat()
+    assert button["data"]().splitlines() == [
+        "day,application,requests,failures,refused,prompt_tokens,completion_tokens,cost_usd,mean_latency_ms",
+        f"{day},,1,0,0,100,20,0.25,80.0",
+        f"{day},billing,5,1,2,500,100,1.5,200.0",
+        f"{day},search,1,0,0,100,20,2.0,50.0",
+    ]

@@ -476,3 +476,102 @@ def test_budget_statuses_from_the_rollups_equal_the_budgets_service(db_url: str,
         ("Beta", "monthly", 0.0, False),
         ("chat", "daily", 1.0, False),
     ]
+
+
+# --- by caller application -------------------------------------------------------------------
+
+
+def test_usage_by_application_sums_spend_requests_errors_and_latency(db_url: str) -> None:
+    record(
+        [
+            event(application="billing", cost_usd=1.0, latency_ms=100.0),
+            event(application="billing", cost_usd=2.0, latency_ms=300.0),
+            event(application="billing", status="failure", cost_usd=0.0, latency_ms=50.0),
+            event(application="billing", status="refused", provider=None, cost_usd=0.0, latency_ms=None),
+            event(application="search", cost_usd=0.5, latency_ms=40.0, at=NOON + timedelta(days=1)),
+            event(application=None, cost_usd=0.25),
+        ]
+    )
+    with db.Session.begin() as session:
+        rows = usage.usage_by_application(session, start=DAY, end=DAY + timedelta(days=1))
+        first_day = usage.usage_by_application(session, start=DAY, end=DAY)
+    assert [r.application for r in rows] == ["billing", "search", ""]
+    billing = rows[0]
+    assert (billing.requests, billing.failures, billing.refused, billing.cost_usd) == (4, 1, 1, 3.0)
+    assert billing.tokens == 4 * 120
+    assert billing.mean_latency_ms == 200.0  # the two successful requests only
+    assert billing.error_rate == pytest.approx(1 / 3)  # the refusal is the caller's, not a provider's
+    assert [r.application for r in first_day] == ["billing", ""]
+    # the refusal is counted nowhere as a provider's error
+    assert report(end=DAY + timedelta(days=1)).totals.failures == 1
+
+
+def test_an_application_with_only_refusals_has_no_error_rate_or_latency(db_url: str) -> None:
+    record([event(application="x", status="refused", provider=None, cost_usd=0.0, latency_ms=None)])
+    with db.Session.begin() as session:
+        (row,) = usage.usage_by_application(session, start=DAY, end=DAY)
+    assert (row.requests, row.failures, row.refused) == (1, 0, 1)
+    assert row.error_rate is None and row.mean_latency_ms is None
+
+
+def test_usage_by_application_refuses_an_end_before_the_start(db_url: str) -> None:
+    with db.Session.begin() as session, pytest.raises(ValidationError) as caught:
+        usage.usage_by_application(session, start=DAY, end=DAY - timedelta(days=1))
+    assert caught.value.errors[0].field == "end"
+
+
+def test_application_csv_has_one_line_per_day_and_application(db_url: str) -> None:
+    record(
+        [
+            event(application="billing", cost_usd=1.0, latency_ms=100.0),
+            event(application="billing", status="refused", provider=None, cost_usd=0.0, latency_ms=None),
+            event(application=None, status="failure", cost_usd=0.0),
+            event(application="billing", cost_usd=0.5, latency_ms=30.0, at=NOON + timedelta(days=1)),
+        ]
+    )
+    with db.Session.begin() as session:
+        text_ = usage.export_application_csv(session, start=DAY, end=DAY + timedelta(days=1))
+    assert text_.splitlines() == [
+        "day,application,requests,failures,refused,prompt_tokens,completion_tokens,cost_usd,mean_latency_ms",
+        "2026-03-10,,1,1,0,100,20,0.0,",
+        "2026-03-10,billing,2,0,1,200,40,1.0,100.0",
+        "2026-03-11,billing,1,0,0,100,20,0.5,30.0",
+    ]
+
+
+def test_rebuilding_gives_the_application_sums_the_writes_kept(db_url: str) -> None:
+    rng = random.Random(21)
+    rows = [
+        {
+            **r,
+            "application": rng.choice(["a", "b", None]),
+            "status": rng.choice(["success", "failure", "refused"]),
+        }
+        for r in random_events(21, 300)
+    ]
+    record(rows)
+    start, end = date(2026, 3, 1), date(2026, 3, 12)
+
+    def sums(session: Session) -> list[tuple[Any, ...]]:
+        return [
+            (
+                r.application,
+                r.requests,
+                r.failures,
+                r.refused,
+                r.tokens,
+                round(r.cost_usd, 6),
+                round(r.latency_ms_sum, 3),
+            )
+            for r in usage.usage_by_application(session, start=start, end=end)
+        ]
+
+    with db.Session.begin() as session:
+        kept = sums(session)
+        usage.rebuild_rollups(session)
+    with db.Session.begin() as session:
+        assert sums(session) == kept
+        usage.rebuild_rollups(session, since=date(2026, 3, 6))
+    with db.Session.begin() as session:
+        assert sums(session) == kept
+    assert {k[0] for k in kept} == {"a", "b", ""}
