@@ -161,6 +161,13 @@ def cmd_create_admin(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.session() as session:
+        waiting = users.unlock(session, actor=ctx.actor, username=args.name)
+    out(f"{args.name}: unlocked ({waiting} source(s) were waiting after failed sign-ins)")
+    return 0
+
+
 # --- keys -----------------------------------------------------------------------------------
 
 
@@ -646,6 +653,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-none", action="store_true", help="only when no user exists yet")
     p.add_argument("--generate", action="store_true", help="generate a one-time password")
     p.set_defaults(func=cmd_create_admin)
+
+    p = sub.add_parser("user", help="dashboard users")
+    usub = p.add_subparsers(dest="action", required=True)
+    unlock = usub.add_parser("unlock", help="end the sign-in backoff on an account, from every source")
+    unlock.add_argument("name")
+    p.set_defaults(func=cmd_user)
 
     p = sub.add_parser("keys", help="secret key ring")
     p.add_argument("action", choices=["rotate", "status", "generate"])

@@ -38,6 +38,8 @@ class Settings:
     redis_password_env: str = ""
     # where alerts are POSTed (Slack-compatible JSON); it may carry a token, so it is kept out of repr
     alert_webhook_url: str = field(default="", repr=False)
+    # the dashboard is behind a reverse proxy that appends the client's address to X-Forwarded-For
+    trust_forwarded_for: bool = False
 
     @property
     def is_development(self) -> bool:
@@ -61,6 +63,13 @@ def _checked_name(name: str) -> str:
     if name and not name.replace("-", "").replace("_", "").isalnum():
         raise SettingsError("LLM_ADMIN_PROXY_NAME may hold letters, digits, '-' and '_' (e.g. proxy-a)")
     return name
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise SettingsError(f"{name} must be true or false")
+    return value in ("1", "true", "yes")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +118,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_host=env.get("LLM_ADMIN_REDIS_HOST", "").strip(),
         redis_port=int(redis_port),
         redis_password_env=redis_password_env,
+        trust_forwarded_for=_flag(env, "LLM_ADMIN_TRUST_FORWARDED_FOR"),
     )
     if not settings.is_development:
         _refuse_placeholders(settings)
