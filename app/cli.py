@@ -34,7 +34,7 @@ from app.services import (
 from app.services import secrets as secrets_service
 from app.services.access import Actor
 from app.settings import Settings, load_settings
-from generator import files, render, validate
+from generator import bounded_yaml, files, render, validate
 
 log = logging.getLogger("llm_admin")
 STOCK_RESTART = golive.STOCK_RESTART
@@ -523,12 +523,22 @@ def _validate_file(ctx: Context, path: Path) -> int:
 
 
 def _import(ctx: Context, path: Path, *, keep_behaviour: bool = False) -> int:
+    limits = ctx.settings.import_limits
+    try:  # a file over the size limit is refused before it is read
+        bounded_yaml.check_size(path.stat().st_size if path.is_file() else 0, limits)
+    except bounded_yaml.LimitExceeded as exc:
+        raise LlmAdminError(f"import refused: {exc}") from None
     text = files.read_text(path)
     if text is None:
         raise LlmAdminError(f"{path}: no such file")
     with ctx.session() as session:
         report = config_import.import_config(
-            session, actor=ctx.actor, ring=ctx.ring(), text=text, keep_behaviour=keep_behaviour
+            session,
+            actor=ctx.actor,
+            ring=ctx.ring(),
+            text=text,
+            keep_behaviour=keep_behaviour,
+            limits=limits,
         )
     out(
         f"imported {report.providers} provider(s), {report.models} model(s) "

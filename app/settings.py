@@ -9,6 +9,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.errors import SettingsError
+from generator.bounded_yaml import SETTINGS as IMPORT_LIMIT_SETTINGS
+from generator.bounded_yaml import YamlLimits
 
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "changethis", "secret", "sk-1234", "password"})
 
@@ -40,6 +42,8 @@ class Settings:
     alert_webhook_url: str = field(default="", repr=False)
     # the dashboard is behind a reverse proxy that appends the client's address to X-Forwarded-For
     trust_forwarded_for: bool = False
+    # what `config import` accepts from a file (size, nesting, aliases, strings, deployments)
+    import_limits: YamlLimits = field(default_factory=YamlLimits)
 
     @property
     def is_development(self) -> bool:
@@ -70,6 +74,20 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     if value not in ("", "0", "1", "true", "false", "yes", "no"):
         raise SettingsError(f"{name} must be true or false")
     return value in ("1", "true", "yes")
+
+
+def _import_limits(env: Mapping[str, str]) -> YamlLimits:
+    values: dict[str, int] = {}
+    for attr, name in IMPORT_LIMIT_SETTINGS.items():
+        text = env.get(name, "").strip().replace("_", "")
+        if not text:
+            continue
+        if not text.isdigit() or int(text) < 1:
+            raise SettingsError(
+                f"{name} must be a whole number above 0 (default {getattr(YamlLimits(), attr)})"
+            )
+        values[attr] = int(text)
+    return YamlLimits(**values)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_port=int(redis_port),
         redis_password_env=redis_password_env,
         trust_forwarded_for=_flag(env, "LLM_ADMIN_TRUST_FORWARDED_FOR"),
+        import_limits=_import_limits(env),
     )
     if not settings.is_development:
         _refuse_placeholders(settings)
