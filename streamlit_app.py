@@ -8,7 +8,8 @@ import streamlit as st
 
 from app import db, ui
 from app.services import users
-from app.services.access import Actor
+from app.services.access import Actor, login_source
+from app.services.login_throttle import LoginThrottled
 
 st.set_page_config(page_title="llm-admin", page_icon=":material/hub:", layout="wide")
 ui.settings()
@@ -23,11 +24,20 @@ def login() -> None:
         password = st.text_input("Password", type="password", key="login_password")
         submitted = st.form_submit_button("Sign in")
     if submitted:
-        with db.Session.begin() as session:
-            user = users.authenticate(session, username=username, password=password)
-            actor = Actor(user.username, user.role) if user else None
+        source = login_source(
+            st.context.ip_address,
+            st.context.headers.get("X-Forwarded-For"),
+            trust_forwarded=ui.settings().trust_forwarded_for,
+        )
+        try:
+            with db.Session.begin() as session:
+                user = users.authenticate(session, username=username, password=password, source=source)
+                actor = Actor(user.username, user.role) if user else None
+        except LoginThrottled as exc:
+            st.error(f"Too many failed sign-ins from here: try again in {exc.retry_after} s.")
+            return
         if actor is None:
-            st.error("Wrong username or password (after 5 failures the account waits a minute).")
+            st.error("Wrong username or password (after 5 failures, each try from here waits longer).")
         else:
             st.session_state.actor = actor
             st.session_state.last_seen = time.time()

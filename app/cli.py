@@ -34,7 +34,7 @@ from app.services import (
 from app.services import secrets as secrets_service
 from app.services.access import Actor
 from app.settings import Settings, load_settings
-from generator import files, render, validate
+from generator import bounded_yaml, files, render, validate
 
 log = logging.getLogger("llm_admin")
 STOCK_RESTART = golive.STOCK_RESTART
@@ -158,6 +158,13 @@ def cmd_create_admin(ctx: Context, args: argparse.Namespace) -> int:
     out(f"admin '{name}' created")
     if generated:
         out(f"one-time password: {password}  (change it after you log in)")
+    return 0
+
+
+def cmd_user(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.session() as session:
+        waiting = users.unlock(session, actor=ctx.actor, username=args.name)
+    out(f"{args.name}: unlocked ({waiting} source(s) were waiting after failed sign-ins)")
     return 0
 
 
@@ -516,12 +523,22 @@ def _validate_file(ctx: Context, path: Path) -> int:
 
 
 def _import(ctx: Context, path: Path, *, keep_behaviour: bool = False) -> int:
+    limits = ctx.settings.import_limits
+    try:  # a file over the size limit is refused before it is read
+        bounded_yaml.check_size(path.stat().st_size if path.is_file() else 0, limits)
+    except bounded_yaml.LimitExceeded as exc:
+        raise LlmAdminError(f"import refused: {exc}") from None
     text = files.read_text(path)
     if text is None:
         raise LlmAdminError(f"{path}: no such file")
     with ctx.session() as session:
         report = config_import.import_config(
-            session, actor=ctx.actor, ring=ctx.ring(), text=text, keep_behaviour=keep_behaviour
+            session,
+            actor=ctx.actor,
+            ring=ctx.ring(),
+            text=text,
+            keep_behaviour=keep_behaviour,
+            limits=limits,
         )
     out(
         f"imported {report.providers} provider(s), {report.models} model(s) "
@@ -646,6 +663,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-none", action="store_true", help="only when no user exists yet")
     p.add_argument("--generate", action="store_true", help="generate a one-time password")
     p.set_defaults(func=cmd_create_admin)
+
+    p = sub.add_parser("user", help="dashboard users")
+    usub = p.add_subparsers(dest="action", required=True)
+    unlock = usub.add_parser("unlock", help="end the sign-in backoff on an account, from every source")
+    unlock.add_argument("name")
+    p.set_defaults(func=cmd_user)
 
     p = sub.add_parser("keys", help="secret key ring")
     p.add_argument("action", choices=["rotate", "status", "generate"])

@@ -437,3 +437,14 @@ class UsageApplicationRollup(Base):
     completion_tokens: Mapped[int] = mapped_column(BigInteger)
     cost_usd: Mapped[float] = mapped_column(Float)
     latency_ms_sum: Mapped[float] = mapped_column(Float)  # of successful requests: the mean latency
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins for one account from one source (an address, or "cli"); the next attempt waits
+    until `next_attempt_at` (epoch seconds). Keyed by both, so an attacker slows only themself."""
+
+    __tablename__ = "login_throttles"
+    username_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)

@@ -9,6 +9,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.errors import SettingsError
+from generator.bounded_yaml import SETTINGS as IMPORT_LIMIT_SETTINGS
+from generator.bounded_yaml import YamlLimits
 
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "changethis", "secret", "sk-1234", "password"})
 
@@ -38,6 +40,10 @@ class Settings:
     redis_password_env: str = ""
     # where alerts are POSTed (Slack-compatible JSON); it may carry a token, so it is kept out of repr
     alert_webhook_url: str = field(default="", repr=False)
+    # the dashboard is behind a reverse proxy that appends the client's address to X-Forwarded-For
+    trust_forwarded_for: bool = False
+    # what `config import` accepts from a file (size, nesting, aliases, strings, deployments)
+    import_limits: YamlLimits = field(default_factory=YamlLimits)
 
     @property
     def is_development(self) -> bool:
@@ -61,6 +67,27 @@ def _checked_name(name: str) -> str:
     if name and not name.replace("-", "").replace("_", "").isalnum():
         raise SettingsError("LLM_ADMIN_PROXY_NAME may hold letters, digits, '-' and '_' (e.g. proxy-a)")
     return name
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise SettingsError(f"{name} must be true or false")
+    return value in ("1", "true", "yes")
+
+
+def _import_limits(env: Mapping[str, str]) -> YamlLimits:
+    values: dict[str, int] = {}
+    for attr, name in IMPORT_LIMIT_SETTINGS.items():
+        text = env.get(name, "").strip().replace("_", "")
+        if not text:
+            continue
+        if not text.isdigit() or int(text) < 1:
+            raise SettingsError(
+                f"{name} must be a whole number above 0 (default {getattr(YamlLimits(), attr)})"
+            )
+        values[attr] = int(text)
+    return YamlLimits(**values)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +136,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_host=env.get("LLM_ADMIN_REDIS_HOST", "").strip(),
         redis_port=int(redis_port),
         redis_password_env=redis_password_env,
+        trust_forwarded_for=_flag(env, "LLM_ADMIN_TRUST_FORWARDED_FOR"),
+        import_limits=_import_limits(env),
     )
     if not settings.is_development:
         _refuse_placeholders(settings)

@@ -127,3 +127,14 @@ def test_revision_0007_adds_caller_keys_and_the_application_of_usage_and_removes
     inspector = inspect(db.make_engine(empty_db_url))
     assert not {"caller_keys", "usage_application_rollups"} & set(inspector.get_table_names())
     assert "application" not in {c["name"] for c in inspector.get_columns("usage_events")}
+
+
+def test_revision_0008_adds_login_throttles_and_removes_them(empty_db_url: str) -> None:
+    migrate.upgrade(empty_db_url, "0007")
+    migrate.upgrade(empty_db_url, "0008")
+    inspector = inspect(db.make_engine(empty_db_url))
+    assert "login_throttles" in inspector.get_table_names()
+    assert inspector.get_pk_constraint("login_throttles")["constrained_columns"] == ["username_key", "source"]
+    migrate.downgrade(empty_db_url, "0007")
+    inspector = inspect(db.make_engine(empty_db_url))
+    assert "login_throttles" not in inspector.get_table_names()

@@ -478,6 +478,14 @@ def test_create_a_rescue_admin(ops: Sandbox) -> None:
     assert role == "admin" and len(password) >= 10
 
 
+def test_unlock_a_throttled_account(ops: Sandbox) -> None:
+    ops.cli("create-admin", "--username", "locked-admin", "--generate")
+    ran = ops.run("user-unlock", NAME="locked-admin")
+    assert ran.stdout == "locked-admin: unlocked (0 source(s) were waiting after failed sign-ins)\n", (
+        ran.stderr
+    )
+
+
 # --- key rotation ------------------------------------------------------------------------------
 
 

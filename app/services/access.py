@@ -34,3 +34,15 @@ def authorize(actor: Actor, permission: str) -> None:
             f"{actor.name} has role '{actor.role}', which may not {permission.replace('_', ' ')}; "
             "ask an admin"
         )
+
+
+def login_source(peer: object, forwarded_for: object = None, *, trust_forwarded: bool = False) -> str:
+    """The source a dashboard sign-in is throttled under: the client's address. Behind a reverse
+    proxy every client has the proxy's address, so with `trust_forwarded` the address the proxy
+    appended to X-Forwarded-For (the last one; earlier ones are the client's own claim) is used."""
+    # anything but text (no client in a test harness, say) is one unknown source
+    if trust_forwarded and isinstance(forwarded_for, str):
+        last = forwarded_for.split(",")[-1].strip()
+        if last:
+            return f"ip:{last[:80]}"
+    return f"ip:{peer[:80]}" if isinstance(peer, str) and peer else "ip:unknown"

@@ -16,8 +16,9 @@ from app.services import audit
 from app.services.access import Actor, authorize
 from app.services.config import ConfigInvalid, get_settings_row
 from app.services.providers import create_provider
-from generator import render
+from generator import bounded_yaml
 from generator.adopt import AdoptError, adopt
+from generator.bounded_yaml import YamlLimits
 
 
 @dataclass
@@ -51,16 +52,25 @@ def _secret_fields() -> dict[str, set[str]]:
 
 
 def import_config(
-    session: Session, *, actor: Actor, ring: KeyRing, text: str, keep_behaviour: bool = False
+    session: Session,
+    *,
+    actor: Actor,
+    ring: KeyRing,
+    text: str,
+    keep_behaviour: bool = False,
+    limits: YamlLimits | None = None,
 ) -> ImportReport:
     """Create the rows that render this config back; plain-text keys are encrypted on the way in.
 
     `keep_behaviour`: where the file sets no retries, cooldowns, router timeout or drop_params, keep
     LiteLLM's defaults instead of llm-admin's failover defaults (the report lists each either way).
+    `limits` bound what a hostile file may cost (size, nesting, aliases, duplicates, strings, deployments).
     """
     authorize(actor, "edit")
     try:
-        parsed = render.load_yaml(text)
+        parsed = bounded_yaml.load(text, limits or YamlLimits())
+    except bounded_yaml.LimitExceeded as exc:
+        raise LlmAdminError(f"import refused: {exc}") from None
     except yaml.YAMLError as exc:
         raise LlmAdminError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
     prefixes = {t.id: t.litellm_provider for t in catalog.PROVIDER_TYPES.values()}

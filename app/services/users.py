@@ -5,21 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import FieldError, NotFoundError, ValidationError
-from app.models import User, as_utc, utcnow
-from app.services import audit
+from app.models import User, utcnow
+from app.services import audit, login_throttle
 from app.services.access import ROLES, Actor, authorize
+from app.services.login_throttle import CLI_SOURCE
 from app.validation import check_name
 
 # scrypt (RFC 7914) with OWASP's minimum parameters for interactive logins
 _N, _R, _P = 2**15, 8, 1
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=1)
 MIN_PASSWORD = 10
 
 
@@ -107,25 +105,38 @@ def create_user(session: Session, *, actor: Actor, username: str, password: str,
     return user
 
 
-def authenticate(session: Session, *, username: str, password: str) -> User | None:
-    """The user if the password matches; repeated failures lock the account for a minute."""
+def authenticate(session: Session, *, username: str, password: str, source: str = CLI_SOURCE) -> User | None:
+    """The user if the password matches, else None; raises LoginThrottled while this source must
+    wait after repeated failures at this account (see login_throttle)."""
+    login_throttle.reserve_attempt(session, username=username or "", source=source)
     user = find_user(session, username=username or "")
-    now = utcnow()
     if user is None:
         verify_password(password, hash_password("timing-equaliser"))
         return None
-    if user.disabled or (user.locked_until is not None and as_utc(user.locked_until) > now):
+    if not verify_password(password or "", user.password_hash) or user.disabled:
         return None
-    if not verify_password(password or "", user.password_hash):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
-        return None
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
+    login_throttle.succeeded(session, username=user.username, source=source)
+    user.last_login_at = utcnow()
     return user
+
+
+def unlock(session: Session, *, actor: Actor, username: str) -> int:
+    """Clear the backoff on this account from every source; the number of sources that were waiting."""
+    authorize(actor, "manage_users")
+    user = find_user(session, username=username or "")
+    if user is None:
+        raise NotFoundError(f"user '{username}' does not exist; see the Users page for the names")
+    waiting = login_throttle.clear(session, username=user.username)
+    audit.record(
+        session,
+        actor=actor,
+        action="user.unlock",
+        target_type="user",
+        target_id=user.id,
+        target_name=user.username,
+        details={"throttled_sources": waiting},
+    )
+    return waiting
 
 
 def change_password(session: Session, *, actor: Actor, user_id: int, password: str) -> User:
@@ -138,8 +149,7 @@ def change_password(session: Session, *, actor: Actor, user_id: int, password: s
     if errors:
         raise ValidationError(errors)
     user.password_hash = hash_password(password)
-    user.failed_logins = 0
-    user.locked_until = None
+    login_throttle.clear(session, username=user.username)
     audit.record(
         session,
         actor=actor,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -10,9 +11,10 @@ from sqlalchemy import func, select
 from app import catalog, db
 from app.crypto import KeyRing
 from app.errors import PermissionDenied, ValidationError
-from app.models import Model, ProviderCredential, ProviderTemplate, User
+from app.models import LoginThrottle, Model, ProviderCredential, ProviderTemplate, User
 from app.services import models, providers, templates, users
 from app.services.access import Actor
+from app.services.login_throttle import FREE_FAILURES, LoginThrottled
 
 KEY = "sk-test-0123456789abcdefXYZ"
 PASSWORD = "correct horse battery staple"
@@ -131,9 +133,12 @@ def _create(admin: Actor, username: str, role: str = "admin", password: str = PA
 
 
 def _login(username: str, password: str) -> str | None:
-    with db.Session.begin() as session:
-        user = users.authenticate(session, username=username, password=password)
-        return user.username if user else None
+    try:
+        with db.Session.begin() as session:
+            user = users.authenticate(session, username=username, password=password)
+            return user.username if user else None
+    except LoginThrottled:
+        return None
 
 
 def test_user_logs_in_with_the_right_password(db_url: str, admin: Actor) -> None:
@@ -148,18 +153,18 @@ def test_wrong_password_or_unknown_user_returns_none(db_url: str, admin: Actor) 
     assert _login("mallory", PASSWORD) is None
 
 
-def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(db_url: str, admin: Actor) -> None:
+def test_five_wrong_passwords_make_the_source_wait_even_for_the_right_one(db_url: str, admin: Actor) -> None:
     _create(admin, "alice")
-    for _ in range(users.MAX_FAILED_LOGINS):
+    for _ in range(FREE_FAILURES):
         assert _login("alice", "wrong password guess") is None
     assert _login("alice", PASSWORD) is None
     with db.Session.begin() as session:
-        assert session.scalars(select(User.locked_until)).one() is not None
+        assert session.scalars(select(LoginThrottle.next_attempt_at)).one() > time.time()
 
 
 def test_four_wrong_passwords_do_not_lock(db_url: str, admin: Actor) -> None:
     _create(admin, "alice")
-    for _ in range(users.MAX_FAILED_LOGINS - 1):
+    for _ in range(FREE_FAILURES - 1):
         _login("alice", "wrong password guess")
     assert _login("alice", PASSWORD) == "alice"
 
