@@ -230,6 +230,7 @@ class Load:
     def __init__(self, urls: Sequence[str], key: str, *, clients: int, model: str):
         self.urls, self.key, self.model = list(urls), key, model
         self.ok = 0
+        self.answered_at: list[float] = []  # time.monotonic() of each answered request
         self.failures: Counter[str] = Counter()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -249,8 +250,13 @@ class Load:
                 with self._lock:
                     if outcome == "ok":
                         self.ok += 1
+                        self.answered_at.append(time.monotonic())
                     else:
                         self.failures[outcome] += 1
+
+    def answered_between(self, start: float, end: float) -> int:
+        with self._lock:
+            return sum(start <= at <= end for at in self.answered_at)
 
     @property
     def total(self) -> int:

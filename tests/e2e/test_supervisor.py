@@ -136,12 +136,15 @@ def test_proxy_reload_reloads_the_current_file_and_reports_it_live(sup: Supervis
 
 def test_applies_under_continuous_load_drop_no_request(sup: Supervised) -> None:
     applied: list[tuple[int, int]] = []
+    windows: list[tuple[float, float]] = []
     after = max((row.id for row in sup.usage()), default=0)
 
     with Load([sup.url], sup.master_key, clients=4, model="alpha") as load:
         time.sleep(0.5)
         for _ in range(5):
+            start = time.monotonic()
             out = sup.cli("config", "apply", "--yes", "--force").stdout
+            windows.append((start, time.monotonic()))
             match = LIVE.search(out)
             assert match, out
             applied.append((int(match.group(1)), int(match.group(2))))
@@ -154,7 +157,8 @@ def test_applies_under_continuous_load_drop_no_request(sup: Supervised) -> None:
     )
     assert [n for n, _ in applied] == list(range(applied[0][0], applied[0][0] + 5))
     assert dict(load.failures) == {}
-    assert load.total >= 300
+    # the proxy kept answering while each apply was under way (how many is the machine's business)
+    assert all(load.answered_between(*window) for window in windows), windows
     assert sup.served_revisions() == {applied[-1][0]}
 
     # every answered request left its usage row, including those old workers answered while draining

@@ -4,7 +4,7 @@ every key and change nothing; viewers see names and usage only; inline errors st
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -22,8 +22,15 @@ from tests.services.test_usage import event, record
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime.now(UTC)
-TOMORROW = NOW.date() + timedelta(days=1)
+
+
+def now() -> datetime:
+    """Read at each use: a suite that runs across midnight must not offer yesterday's "tomorrow"."""
+    return datetime.now(UTC)
+
+
+def tomorrow() -> date:
+    return now().date() + timedelta(days=1)
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +88,7 @@ def test_admin_creates_a_scoped_key_shown_exactly_once(signed_in: Callable[[str]
     at = _open(signed_in)
     assert "No caller keys yet" in at.info[0].value
 
-    _create(at, "billing-bot", owner="ana", models=["fast"], rpm="60", tpm="1000", expires=TOMORROW)
+    _create(at, "billing-bot", owner="ana", models=["fast"], rpm="60", tpm="1000", expires=tomorrow())
 
     assert not at.exception
     [key] = _shown_keys(at)
@@ -89,7 +96,7 @@ def test_admin_creates_a_scoped_key_shown_exactly_once(signed_in: Callable[[str]
     row = _keys()["billing-bot"]
     assert row.key_hash == caller_keys.hash_key(key) and key not in repr(vars(row))
     assert (row.owner, row.models, row.rpm, row.tpm) == ("ana", ["fast"], 60, 1000)
-    assert row.expires_at is not None and row.expires_at.date() == TOMORROW
+    assert row.expires_at is not None and row.expires_at.date() == tomorrow()
     assert _nowhere_in_the_session(at, key)
     table = _table(at)
     assert table["Application"].tolist() == ["billing-bot"]
@@ -114,7 +121,7 @@ def test_admin_creates_a_scoped_key_shown_exactly_once(signed_in: Callable[[str]
         ("", {}, "keys_new_application", "is required"),
         ("billing", {"rpm": "lots"}, "keys_new_rpm", "must be a whole number of requests per minute"),
         ("billing", {"tpm": "0"}, "keys_new_tpm", "must be 1 or more"),
-        ("billing", {"expires": NOW.date() - timedelta(days=1)}, "keys_new_expires", "is in the past"),
+        ("billing", {"expires": now().date() - timedelta(days=1)}, "keys_new_expires", "is in the past"),
         ("Search", {}, "keys_new_application", "'Search' already has a key"),
     ],
 )
@@ -183,8 +190,8 @@ def test_rotating_asks_first_shows_the_new_key_once_and_keeps_the_old_for_the_ov
     assert (row.key_hash, row.previous_hash) == (caller_keys.hash_key(key), old_hash)
     with db.Session.begin() as session:
         previous = caller_keys.verdict_for(session, old_hash)
-    assert previous is not None and previous.refusal(NOW + timedelta(seconds=590)) is None
-    assert previous.refusal(NOW + timedelta(seconds=700)) is not None
+    assert previous is not None and previous.refusal(now() + timedelta(seconds=590)) is None
+    assert previous.refusal(now() + timedelta(seconds=700)) is not None
     assert _table(at)["Previous key until (UTC)"].tolist() != [""]
     assert _nowhere_in_the_session(at, key)
     at.run()
@@ -229,7 +236,7 @@ def test_revoking_asks_first_and_then_stops_the_key_for_good(signed_in: Callable
     assert row.revoked_at is not None
     with db.Session.begin() as session:
         verdict = caller_keys.verdict_for(session, row.key_hash)
-    assert verdict is not None and "was revoked" in (verdict.refusal(NOW) or "")
+    assert verdict is not None and "was revoked" in (verdict.refusal(now()) or "")
     assert _table(at)["State"].tolist() == ["revoked"]
     assert "revoked for good" in at.info[0].value
     assert "keys_rotate" not in {b.key for b in at.button}
@@ -256,9 +263,9 @@ def test_a_viewer_sees_names_and_usage_only(signed_in: Callable[[str], AppTest])
     _seed_key("search")
     record(
         [
-            event(at=NOW, application="billing", cost_usd=1.5),
-            event(at=NOW, application="billing", status="failure", cost_usd=0.0),
-            event(at=NOW, application="billing", status="refused", provider=None, cost_usd=0.0),
+            event(at=now(), application="billing", cost_usd=1.5),
+            event(at=now(), application="billing", status="failure", cost_usd=0.0),
+            event(at=now(), application="billing", status="refused", provider=None, cost_usd=0.0),
         ]
     )
     at = _open(signed_in, "viewer")

@@ -4,7 +4,7 @@ budget bars, cheaper models, the CSVs, usage by caller application, and every ro
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -19,8 +19,14 @@ from app.services.access import Actor
 from tests.services.test_usage import event as usage_event
 from tests.services.test_usage import record
 
-NOW = datetime.now(UTC)
-TODAY = NOW.date()
+
+def now() -> datetime:
+    """Read at each use: a suite that runs across midnight must not seed yesterday's "today"."""
+    return datetime.now(UTC)
+
+
+def today() -> date:
+    return now().date()
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +38,7 @@ def fresh_cache() -> Iterator[None]:
 
 def event(**values: Any) -> dict[str, Any]:
     """The service tests' usage row, today."""
-    return usage_event(**{"at": NOW, **values})
+    return usage_event(**{"at": now(), **values})
 
 
 def open_usage(signed_in: Callable[[str], AppTest], role: str = "admin") -> AppTest:
@@ -57,17 +63,20 @@ def progress_bars(at: AppTest) -> list[tuple[int, str]]:
     return [(p.proto.value, p.proto.text) for p in at.get("progress")]
 
 
-KNOWN = [
-    event(provider="Acme", cost_usd=0.5, latency_ms=100.0),
-    event(provider="Acme", model_group="gpt-4o-mini", route="agent/chat", cost_usd=0.25, latency_ms=300.0),
-    event(provider="Beta", model_group="claude", cost_usd=1.0, prompt_tokens=1000, latency_ms=900.0),
-    event(provider="Beta", model_group="claude", status="failure", cost_usd=0.0, latency_ms=5000.0),
-]
+def known() -> list[dict[str, Any]]:
+    return [
+        event(provider="Acme", cost_usd=0.5, latency_ms=100.0),
+        event(
+            provider="Acme", model_group="gpt-4o-mini", route="agent/chat", cost_usd=0.25, latency_ms=300.0
+        ),
+        event(provider="Beta", model_group="claude", cost_usd=1.0, prompt_tokens=1000, latency_ms=900.0),
+        event(provider="Beta", model_group="claude", status="failure", cost_usd=0.0, latency_ms=5000.0),
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_shows_the_figures_of_the_events(signed_in: Callable[[str], AppTest]) -> None:
-    record(KNOWN)
+    record(known())
 
     at = open_usage(signed_in)
 
@@ -111,11 +120,13 @@ def test_no_usage_says_so_and_offers_no_download(signed_in: Callable[[str], AppT
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_date_range_picks_the_days_shown(signed_in: Callable[[str], AppTest]) -> None:
-    record([event(cost_usd=1.0), event(at=NOW - timedelta(days=10), provider="Old", cost_usd=4.0)])
+    record([event(cost_usd=1.0), event(at=now() - timedelta(days=10), provider="Old", cost_usd=4.0)])
     at = open_usage(signed_in)
     assert metrics(at)["Cost"] == "$5.00"
 
-    at.date_input(key="usage_dates").set_value((TODAY - timedelta(days=12), TODAY - timedelta(days=8))).run()
+    at.date_input(key="usage_dates").set_value(
+        (today() - timedelta(days=12), today() - timedelta(days=8))
+    ).run()
 
     assert not at.exception
     assert (metrics(at)["Requests"], metrics(at)["Cost"]) == ("1", "$4.00")
@@ -125,7 +136,7 @@ def test_the_date_range_picks_the_days_shown(signed_in: Callable[[str], AppTest]
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_provider_and_route_filters_narrow_every_figure(signed_in: Callable[[str], AppTest]) -> None:
-    record(KNOWN)
+    record(known())
     at = open_usage(signed_in)
 
     at.selectbox(key="usage_provider").select("Acme").run()
@@ -148,7 +159,7 @@ def test_provider_and_route_filters_narrow_every_figure(signed_in: Callable[[str
 def test_the_csv_holds_the_aggregated_rows_of_the_range(
     signed_in: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record([*KNOWN, event(at=NOW - timedelta(days=40), cost_usd=9.0)])
+    record([*known(), event(at=now() - timedelta(days=40), cost_usd=9.0)])
     offered: list[dict[str, Any]] = []
     real = streamlit.download_button
 
@@ -160,10 +171,10 @@ def test_the_csv_holds_the_aggregated_rows_of_the_range(
     open_usage(signed_in)
 
     [button] = [b for b in offered if b["key"] == "usage_csv"]
-    start = TODAY - timedelta(days=29)
-    assert button["file_name"] == f"usage-{start:%Y%m%d}-{TODAY:%Y%m%d}.csv"
+    start = today() - timedelta(days=29)
+    assert button["file_name"] == f"usage-{start:%Y%m%d}-{today():%Y%m%d}.csv"
     assert button["mime"] == "text/csv"
-    day = TODAY.isoformat()
+    day = today().isoformat()
     assert button["data"]().splitlines() == [
         "day,provider,model_group,route,requests,failures,fallbacks,prompt_tokens,completion_tokens,cost_usd",
         f"{day},Acme,gpt-4o,,1,0,0,100,20,0.5",
@@ -230,7 +241,7 @@ def test_cheaper_models_for_a_route_are_listed(signed_in: Callable[[str], AppTes
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("role", ["viewer", "operator"])
 def test_every_role_may_see_usage(signed_in: Callable[[str], AppTest], role: str) -> None:
-    record(KNOWN)
+    record(known())
 
     at = open_usage(signed_in, role)
 
@@ -243,33 +254,36 @@ def test_every_role_may_see_usage(signed_in: Callable[[str], AppTest], role: str
 def test_a_provider_picked_before_the_range_changed_falls_back_to_all(
     signed_in: Callable[[str], AppTest],
 ) -> None:
-    record([event(provider="Acme"), event(at=NOW - timedelta(days=10), provider="Old", cost_usd=4.0)])
+    record([event(provider="Acme"), event(at=now() - timedelta(days=10), provider="Old", cost_usd=4.0)])
     at = open_usage(signed_in)
     at.selectbox(key="usage_provider").select("Acme").run()
 
-    at.date_input(key="usage_dates").set_value((TODAY - timedelta(days=12), TODAY - timedelta(days=8))).run()
+    at.date_input(key="usage_dates").set_value(
+        (today() - timedelta(days=12), today() - timedelta(days=8))
+    ).run()
 
     assert not at.exception
     assert at.selectbox(key="usage_provider").value is None
     assert metrics(at)["Cost"] == "$4.00"
 
 
-BY_APPLICATION = [
-    event(application="billing", cost_usd=1.0, latency_ms=100.0),
-    event(application="billing", cost_usd=0.5, latency_ms=300.0),
-    event(application="billing", status="failure", cost_usd=0.0, latency_ms=None),
-    event(application="billing", status="refused", provider=None, cost_usd=0.0, latency_ms=None),
-    event(application="billing", status="refused", provider=None, cost_usd=0.0, latency_ms=None),
-    event(application="search", provider="Beta", cost_usd=2.0, latency_ms=50.0),
-    event(application=None, cost_usd=0.25, latency_ms=80.0),
-]
+def by_application() -> list[dict[str, Any]]:
+    return [
+        event(application="billing", cost_usd=1.0, latency_ms=100.0),
+        event(application="billing", cost_usd=0.5, latency_ms=300.0),
+        event(application="billing", status="failure", cost_usd=0.0, latency_ms=None),
+        event(application="billing", status="refused", provider=None, cost_usd=0.0, latency_ms=None),
+        event(application="billing", status="refused", provider=None, cost_usd=0.0, latency_ms=None),
+        event(application="search", provider="Beta", cost_usd=2.0, latency_ms=50.0),
+        event(application=None, cost_usd=0.25, latency_ms=80.0),
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_usage_is_broken_down_by_application_with_refusals_apart_from_errors(
     signed_in: Callable[[str], AppTest],
 ) -> None:
-    record(BY_APPLICATION)
+    record(by_application())
     at = open_usage(signed_in)
 
     apps = frame(at, "Application")
@@ -287,7 +301,7 @@ def test_usage_is_broken_down_by_application_with_refusals_apart_from_errors(
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_application_breakdown_says_the_filters_do_not_apply(signed_in: Callable[[str], AppTest]) -> None:
-    record(BY_APPLICATION)
+    record(by_application())
     at = open_usage(signed_in)
     assert not [c for c in at.caption if "filters above do not apply" in c.value]
     at.selectbox(key="usage_provider").select("Beta").run()
@@ -299,7 +313,7 @@ def test_the_application_breakdown_says_the_filters_do_not_apply(signed_in: Call
 def test_the_application_csv_holds_a_line_per_day_and_application(
     signed_in: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record([*BY_APPLICATION, event(at=NOW - timedelta(days=40), application="old", cost_usd=9.0)])
+    record([*by_application(), event(at=now() - timedelta(days=40), application="old", cost_usd=9.0)])
     offered: list[dict[str, Any]] = []
     real = streamlit.download_button
 
@@ -311,9 +325,9 @@ def test_the_application_csv_holds_a_line_per_day_and_application(
     open_usage(signed_in)
 
     [button] = [b for b in offered if b["key"] == "usage_application_csv"]
-    start = TODAY - timedelta(days=29)
-    assert button["file_name"] == f"usage-by-application-{start:%Y%m%d}-{TODAY:%Y%m%d}.csv"
-    day = TODAY.isoformat()
+    start = today() - timedelta(days=29)
+    assert button["file_name"] == f"usage-by-application-{start:%Y%m%d}-{today():%Y%m%d}.csv"
+    day = today().isoformat()
     assert button["data"]().splitlines() == [
         "day,application,requests,failures,refused,prompt_tokens,completion_tokens,cost_usd,mean_latency_ms",
         f"{day},,1,0,0,100,20,0.25,80.0",
