@@ -73,7 +73,7 @@ if actor is None:
     page = st.navigation([st.Page(login, title="Sign in", icon=":material/login:")])
 else:
     st.session_state.last_seen = time.time()
-    st.sidebar.write(f"Signed in as **{actor.name}** ({actor.role})")
+    st.sidebar.write(f"Signed in as **{ui.text(actor.name)}** ({actor.role})")
     # url_path must differ from the file's stem: AppTest otherwise runs pages/<stem>.py on its own,
     # as if this were a pages/-directory app, skipping this gate.
     pages = [

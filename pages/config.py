@@ -34,12 +34,12 @@ def _plan(*, deep: bool) -> config.Plan:
 def _show_problems(problems: list[str]) -> None:
     st.error(
         f"The config has {len(problems)} problem(s); nothing was written:\n\n"
-        + "\n".join(f"- {p}" for p in problems)
+        + "\n".join(f"- {ui.text(p)}" for p in problems)
     )
 
 
 def _show_go_live(result: golive.GoLive) -> None:
-    message = result.message[:1].upper() + result.message[1:]
+    message = ui.text(result.message[:1].upper() + result.message[1:])
     if result.outcome == "live":
         st.success(f"{message}.")
     elif result.outcome == "waiting_restart":
@@ -67,12 +67,15 @@ def _write(label: str, write: Callable[[], config.Applied]) -> None:
             return
         except LlmAdminError as exc:
             box.update(label=f"{label}: failed", state="error")
-            st.error(str(exc))
+            st.error(ui.text(exc))
             return
-        st.write(f"Revision {applied.number} written to {settings.config_path} ({applied.summary}).")
+        st.write(
+            f"Revision {applied.number} written to {ui.text(settings.config_path)} "
+            f"({ui.text(applied.summary)})."
+        )
         if not golive.needs_restart(settings):
             st.write("Waiting for the supervisor to reload the proxy and verify the new revision…")
-        result = golive.go_live(settings, applied.number, notify=st.write)
+        result = golive.go_live(settings, applied.number, notify=lambda line: st.write(ui.text(line)))
         box.update(label=f"{label}: {result.outcome.replace('_', ' ')}", state="complete")
     state.config_result = result
     state.config_pick_next = applied.number  # the revision picker moves to it on the rerun
@@ -104,12 +107,12 @@ try:
                 f"Valid: revision {plan.number} would serve {len(plan.config['model_list'])} deployment(s)."
             )
         for warning in plan.warnings:
-            st.warning(warning)
+            st.warning(ui.text(warning))
     if diff_clicked:
         plan = _plan(deep=False)
-        st.info(f"Changes: {plan.summary}")
+        st.info(f"Changes: {ui.text(plan.summary)}")
         for problem in plan.problems:
-            st.error(problem)
+            st.error(ui.text(problem))
         if plan.diff:
             st.code(plan.diff, language="diff")
     if apply_clicked:
@@ -122,14 +125,14 @@ try:
         else:
             state.config_confirm_apply = (plan.number, plan.summary)
             for warning in plan.warnings:
-                st.warning(warning)
+                st.warning(ui.text(warning))
 except LlmAdminError as exc:
-    st.error(str(exc))
+    st.error(ui.text(exc))
 
 pending = state.get("config_confirm_apply")
 if can_operate and pending:
     number, summary = pending
-    st.warning(f"Apply revision {number} to {settings.config_path}? Changes: {summary}")
+    st.warning(f"Apply revision {number} to {ui.text(settings.config_path)}? Changes: {ui.text(summary)}")
     yes, no = st.columns(2)
     if yes.button("Yes, apply", key="config_apply_confirm", type="primary"):
         state.config_confirm_apply = None
@@ -162,10 +165,10 @@ with overview:
     )
     proxy_mode = "reloads on apply" if status.supervised else "not running"
     mode_col.metric("Proxy", "restart to load" if restart_needed else proxy_mode)
-    st.caption(status.detail)
+    st.caption(ui.text(status.detail))
     if latest is not None and latest.number != status.live_revision:
         if latest.status == "failed":
-            st.error(f"Revision {latest.number} failed: {latest.message or 'see the proxy log'}")
+            st.error(f"Revision {latest.number} failed: {ui.text(latest.message or 'see the proxy log')}")
         elif restart_needed:
             st.warning(f"Revision {latest.number} is written, but the proxy has not loaded it yet.")
     if not status.supervised and not restart_needed:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from app import db
+from app import db, ui
 from app.errors import LlmAdminError
 from app.models import utcnow
 from app.services import alerts, health
@@ -77,14 +77,14 @@ for alert_id, at, severity, kind, message, seen, acked_by in rows:
     with st.container(border=True):
         left, right = st.columns([5, 1])
         left.markdown(f"**{severity.upper()}** · {kind} · {at:%Y-%m-%d %H:%M} UTC · seen {seen}×")
-        left.write(message)
+        left.markdown(ui.text(message))
         if acked_by:
-            right.caption(f"acknowledged by {acked_by}")
+            right.caption(f"acknowledged by {ui.text(acked_by)}")
         elif actor.can("operate") and right.button("Acknowledge", key=f"ack_{alert_id}"):
             try:
                 with db.Session.begin() as session:
                     alerts.acknowledge(session, actor=actor, alert_id=alert_id)
             except LlmAdminError as exc:
-                st.error(str(exc))
+                st.error(ui.text(exc))
             else:
                 st.rerun()

@@ -33,7 +33,7 @@ def _errors(scope: str, field: str | None = None) -> None:
     """The errors of the last `scope` action (those of one field, or those of no form field)."""
     for name, message in state.get(f"{scope}_errors", {}).items():
         if name == field or (field is None and name not in FIELDS and name != "overlap_seconds"):
-            st.error(message, icon="⚠️")
+            st.error(ui.text(message), icon="⚠️")
 
 
 def _call(scope: str, change: Callable[[Session], Any]) -> Any:

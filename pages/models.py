@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import db
+from app import db, ui
 from app.errors import LlmAdminError, ValidationError
 from app.services import model_table, models
 from app.services.access import Actor
@@ -122,9 +122,9 @@ if save:
     except ValidationError as err:
         st.error("Nothing was saved. Fix these and save again:")
         for problem in err.errors:
-            st.error(f"**{problem.field}**: {problem.message}")
+            st.error(f"**{ui.text(problem.field)}**: {ui.text(problem.message)}")
     except LlmAdminError as exc:  # a conflict names who changed the row and when
-        st.error(f"Nothing was saved: {exc}")
+        st.error(f"Nothing was saved: {ui.text(exc)}")
     else:
         st.session_state.pop("models_snapshot", None)
         st.session_state.models_flash = f"Saved {saved} model{'s' * (saved != 1)}."
@@ -136,7 +136,7 @@ if enable_all or disable_all:
             ids = model_table.matching_ids(session, filters=filters)
             models.set_models_enabled(session, actor=actor, model_ids=ids, enabled=enable_all)
     except LlmAdminError as exc:
-        st.error(str(exc))
+        st.error(ui.text(exc))
     else:
         st.session_state.pop("models_snapshot", None)
         verb = "Enabled" if enable_all else "Disabled"

@@ -23,7 +23,7 @@ st.caption("The LLM providers the proxy routes to. Secrets are stored encrypted 
 try:
     ring = ui.key_ring()
 except LlmAdminError as exc:
-    st.error(f"The key ring is unusable, so secrets cannot be read or stored: {exc}")
+    st.error(f"The key ring is unusable, so secrets cannot be read or stored: {ui.text(exc)}")
     st.stop()
 
 
@@ -38,7 +38,7 @@ def field_label(type_id: str | None, name: str) -> str:
 
 def show_field_errors(err: ValidationError, type_id: str | None) -> None:
     for problem in err.errors:
-        st.error(f"**{field_label(type_id, problem.field)}** (`{problem.field}`): {problem.message}")
+        st.error(f"**{field_label(type_id, problem.field)}** (`{problem.field}`): {ui.text(problem.message)}")
 
 
 def run_test(provider_id: int, name: str, *, sync: bool = False, enable_default: bool = False) -> None:
@@ -134,10 +134,14 @@ def onboarding_section(*, first: bool) -> None:
             st.markdown(f"**{ui.text(candidate.name)}** ({candidate.type}): {ui.text(candidate.found)}")
             if candidate.secret_envs:
                 refs = ", ".join(f"{f} from ${v}" for f, v in candidate.secret_envs.items())
-                st.caption(f"Kept as a reference to the environment ({refs}), not a copy of the key.")
+                st.caption(
+                    f"Kept as a reference to the environment ({ui.text(refs)}), not a copy of the key."
+                )
             if candidate.missing:
                 st.warning(f"Cannot add it yet: {ui.text(candidate.missing)}.")
-            elif actor.can("edit") and st.button(f"Add {candidate.name}", key=f"onboard_{candidate.key}"):
+            elif actor.can("edit") and st.button(
+                f"Add {ui.text(candidate.name)}", key=f"onboard_{candidate.key}"
+            ):
                 try:
                     with db.Session.begin() as session:
                         provider = onboarding.add_candidate(
@@ -254,10 +258,12 @@ def add_form() -> None:
         show_field_errors(err, template.type)
         return
     except LlmAdminError as exc:
-        st.error(str(exc))
+        st.error(ui.text(exc))
         return
     warning = catalog.key_format_warning(ptype, secrets.get("api_key", ""))
-    st.session_state.providers_flash = f"Added {created}." + (f" Note: {warning}." if warning else "")
+    st.session_state.providers_flash = f"Added {ui.text(created)}." + (
+        f" Note: {ui.text(warning)}." if warning else ""
+    )
     st.rerun()
 
 
@@ -270,7 +276,7 @@ def edit_form(view: providers.ProviderView) -> None:
     current = {c.field: c for c in view.credentials}
     conflict_key = f"provider_conflict_{view.id}"
     if conflict_key in st.session_state:
-        st.error(st.session_state[conflict_key])
+        st.error(ui.text(st.session_state[conflict_key]))
         if st.button("Reload the provider", key=f"provider_reload_{view.id}"):
             st.session_state.pop(opened_key, None)
             st.session_state.pop(conflict_key, None)
@@ -311,10 +317,10 @@ def edit_form(view: providers.ProviderView) -> None:
         st.session_state[conflict_key] = str(exc)
         st.rerun()
     except LlmAdminError as exc:
-        st.error(str(exc))
+        st.error(ui.text(exc))
         return
     st.session_state.pop(opened_key, None)
-    st.session_state.providers_flash = f"Saved {name.strip()}."
+    st.session_state.providers_flash = f"Saved {ui.text(name.strip())}."
     st.rerun()
 
 
@@ -328,7 +334,7 @@ def provider_panel(row: ProviderRow) -> None:
         st.caption(f"Last test: {ui.text(view.last_test_message)}")
     for cred in view.credentials:
         shown = f"`{cred.masked}`" if cred.masked else f"from `${cred.env_var}`"
-        st.caption(f"{cred.field}: {shown}")
+        st.caption(f"{cred.field}: {ui.text(shown)}")
         if (
             cred.masked
             and actor.can("reveal")
@@ -342,7 +348,7 @@ def provider_panel(row: ProviderRow) -> None:
                 st.code(value, language=None)
                 st.caption("This reveal was recorded in the audit log.")
             except LlmAdminError as exc:
-                st.error(str(exc))
+                st.error(ui.text(exc))
     buttons = st.columns(4)
     if actor.can("operate") and buttons[0].button("Test connection", key="provider_test"):
         run_test(view.id, view.name)
@@ -355,21 +361,23 @@ def provider_panel(row: ProviderRow) -> None:
         show_outcome(outcome)
     if st.session_state.get("provider_confirm_delete") == view.id:
         st.warning(
-            f"Delete {view.name}? Its {view.enabled_model_count} enabled models stop serving after the next "
-            "apply. It can be restored below."
+            f"Delete {ui.text(view.name)}? Its {view.enabled_model_count} enabled models stop serving after "
+            "the next apply. It can be restored below."
         )
         yes, no = st.columns(2)
-        if yes.button(f"Yes, delete {view.name}", key="provider_delete_confirm"):
+        if yes.button(f"Yes, delete {ui.text(view.name)}", key="provider_delete_confirm"):
             with db.Session.begin() as session:
                 providers.delete_provider(session, actor=actor, provider_id=view.id)
             st.session_state.pop("provider_confirm_delete", None)
-            st.session_state.providers_flash = f"Deleted {view.name}; restore it from Deleted providers."
+            st.session_state.providers_flash = (
+                f"Deleted {ui.text(view.name)}; restore it from Deleted providers."
+            )
             st.rerun()
         if no.button("Cancel", key="provider_delete_cancel"):
             st.session_state.pop("provider_confirm_delete", None)
             st.rerun()
     if actor.can("edit"):
-        with st.expander(f"Edit {view.name}"):
+        with st.expander(f"Edit {ui.text(view.name)}"):
             edit_form(view)
 
 
@@ -431,5 +439,7 @@ if deleted:
         if actor.can("edit") and right.button("Restore", key=f"restore_{r.provider.id}"):
             with db.Session.begin() as session:
                 providers.restore_provider(session, actor=actor, provider_id=r.provider.id)
-            st.session_state.providers_flash = f"Restored {r.provider.name}; its models stay disabled."
+            st.session_state.providers_flash = (
+                f"Restored {ui.text(r.provider.name)}; its models stay disabled."
+            )
             st.rerun()

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import db
+from app import db, ui
 from app.errors import LlmAdminError, ValidationError
 from app.services import routes
 from app.services.access import Actor
@@ -33,7 +33,7 @@ def _errors() -> dict[str, str]:
 def _show_error(field: str) -> None:
     message = _errors().get(field)
     if message:
-        st.error(message, icon="⚠️")
+        st.error(ui.text(message), icon="⚠️")
 
 
 def _clear_errors() -> None:
@@ -99,7 +99,7 @@ def _save() -> None:
     except LlmAdminError as exc:  # a conflict with another editor, or a refusal
         state.route_errors = {"form": str(exc)}
         return
-    state.route_flash = f"Route agent/{name} saved. It goes live with the next apply (Config page)."
+    state.route_flash = f"Route agent/{ui.text(name)} saved. It goes live with the next apply (Config page)."
     state.route_pick = name
     state.route_form_for = None  # reload the form from the saved row (its new version)
 
@@ -111,7 +111,7 @@ def _remove(agent_type: str) -> None:
     except LlmAdminError as exc:
         state.route_errors = {"form": str(exc)}
         return
-    state.route_flash = f"Route agent/{agent_type} removed. Callers lose it with the next apply."
+    state.route_flash = f"Route agent/{ui.text(agent_type)} removed. Callers lose it with the next apply."
     state.route_pick = NEW
     state.route_form_for = None
     state.route_confirm_remove = None
@@ -125,7 +125,7 @@ def _save_defaults() -> None:
         state.route_defaults_errors = {e.field: e.message for e in exc.errors}
         return
     state.route_defaults_errors = {}
-    state.route_flash = f"Default fallbacks saved: {', '.join(saved) or 'none'}."
+    state.route_flash = f"Default fallbacks saved: {ui.text(', '.join(saved) or 'none')}."
 
 
 st.title("Routing")
@@ -164,7 +164,7 @@ if saved:
 else:
     st.info("No routes yet." + (" Add one below." if can_edit else ""))
 
-with st.expander(f"Default fallbacks: {', '.join(defaults) or 'none'}"):
+with st.expander(f"Default fallbacks: {ui.text(', '.join(defaults) or 'none')}"):
     st.caption("Tried, in order, for any model (not a route) that has no fallbacks of its own.")
     if can_edit:
         if "route_defaults" not in state:
@@ -173,7 +173,7 @@ with st.expander(f"Default fallbacks: {', '.join(defaults) or 'none'}"):
         st.multiselect("Default fallbacks", default_options, key="route_defaults")
         message = state.get("route_defaults_errors", {}).get("default_fallbacks")
         if message:
-            st.error(message, icon="⚠️")
+            st.error(ui.text(message), icon="⚠️")
         st.button("Save default fallbacks", key="route_defaults_save", on_click=_save_defaults)
 
 st.subheader("Edit a route" if can_edit else "Routes")
@@ -236,7 +236,10 @@ if can_edit:
         if st.button(f"Remove agent/{pick}…", key="route_remove"):
             state.route_confirm_remove = pick
         if state.get("route_confirm_remove") == pick:
-            st.warning(f"Remove route agent/{pick}? Callers asking for it get an error after the next apply.")
+            st.warning(
+                f"Remove route agent/{ui.text(pick)}? Callers asking for it get an error after the next "
+                "apply."
+            )
             yes, no = st.columns(2)
             yes.button(
                 "Yes, remove it", key="route_remove_confirm", type="primary", on_click=_remove, args=(pick,)
@@ -249,7 +252,7 @@ st.subheader("YAML this route produces")
 try:
     values = _form_values() if can_edit else _saved_values(saved[pick])
 except ValidationError as exc:
-    st.error("; ".join(f"{LABELS.get(e.field, e.field)}: {e.message}" for e in exc.errors))
+    st.error("; ".join(f"{LABELS.get(e.field, e.field)}: {ui.text(e.message)}" for e in exc.errors))
 else:
     if not values["model"]:
         st.caption("Pick a preferred model to see the YAML.")
@@ -257,6 +260,6 @@ else:
         with db.Session.begin() as session:
             preview = routes.preview_route(session, **values)
         for error in preview.errors:
-            st.error(f"{LABELS.get(error.field, error.field)}: {error.message}")
+            st.error(f"{LABELS.get(error.field, error.field)}: {ui.text(error.message)}")
         if preview.text:
             st.code(preview.text, language="yaml")

@@ -145,8 +145,8 @@ cells[3].metric("Error rate", "–" if totals.error_rate is None else f"{totals.
 cells[4].metric("p50 latency", latency(report.p50_ms), help="successful requests, to within 0.5%")
 cells[5].metric("p95 latency", latency(report.p95_ms), help="successful requests, to within 0.5%")
 
-scope = "" if provider is None else f" for {provider_label(provider)}"
-scope += "" if route is None else f" through {route_label(route)}"
+scope = "" if provider is None else f" for {ui.text(provider_label(provider))}"
+scope += "" if route is None else f" through {ui.text(route_label(route))}"
 if report.empty:
     st.info(
         f"No requests from {start:%Y-%m-%d} to {end:%Y-%m-%d}{scope}. Requests through the proxy show "
@@ -207,7 +207,7 @@ for budget in budget_rows:
     st.progress(
         min(budget.percent / 100, 1.0),
         text=(
-            f"{budget.scope} **{budget.target}** ({budget.period}): ${budget.spent_usd:,.2f} of "
+            f"{budget.scope} **{ui.text(budget.target)}** ({budget.period}): ${budget.spent_usd:,.2f} of "
             f"${budget.limit_usd:,.2f} ({budget.percent:.0f}%){' — ' + state if state else ''}"
         ),
     )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from app import db
+from app import db, ui
 from app.errors import LlmAdminError, ValidationError
 from app.models import User, as_utc
 from app.services import users
@@ -27,7 +27,7 @@ def _errors(scope: str, field: str | None = None) -> None:
     """The errors of the last `scope` action (those of one field, or all) shown where they belong."""
     for name, message in state.get(f"{scope}_errors", {}).items():
         if field is None or name == field:
-            st.error(message, icon="⚠️")
+            st.error(ui.text(message), icon="⚠️")
 
 
 def _run(scope: str, done: str, change: Callable[[Session], User]) -> None:
@@ -42,7 +42,7 @@ def _run(scope: str, done: str, change: Callable[[Session], User]) -> None:
         state[f"{scope}_errors"] = {"form": str(exc)}
         return
     state[f"{scope}_errors"] = {}
-    state.users_flash = f"{name}: {done}."
+    state.users_flash = f"{ui.text(name)}: {done}."
 
 
 def _add() -> None:
@@ -148,10 +148,10 @@ st.button("Reset password", key="users_reset", on_click=_reset, args=(picked,))
 if person.disabled:
     st.button("Enable", key="users_enable", on_click=_set_disabled, args=(picked, False))
 else:
-    if st.button(f"Disable {person.username}…", key="users_disable"):
+    if st.button(f"Disable {ui.text(person.username)}…", key="users_disable"):
         state.users_confirm_disable = picked
     if state.get("users_confirm_disable") == picked:
-        st.warning(f"Disable {person.username}? They can no longer sign in until enabled again.")
+        st.warning(f"Disable {ui.text(person.username)}? They can no longer sign in until enabled again.")
         yes, no = st.columns(2)
         yes.button(
             "Yes, disable",

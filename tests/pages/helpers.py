@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from streamlit.testing.v1 import AppTest
@@ -63,3 +64,8 @@ def inline_error(at: AppTest, key: str) -> str | None:
         return None
 
     return walk(at.main)
+
+
+def plain(markdown: object) -> str:
+    """Markdown as a reader sees it: pages escape what came from a user, the environment or a provider."""
+    return re.sub(r"\\(.)", r"\1", str(markdown))

@@ -18,7 +18,7 @@ from app.models import AuditEntry, ConfigRevision
 from app.proxy import supervisor
 from app.services import config, golive, models, routes
 from app.services.access import Actor
-from tests.pages.helpers import SEEDER, seed_models
+from tests.pages.helpers import SEEDER, plain, seed_models
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 OPS = Actor("ops", "operator")
@@ -82,7 +82,7 @@ def test_operator_applies_on_a_stock_image_and_gets_the_restart_command(
 
     at.button(key="config_apply").click()
     at.run()
-    [question] = [w.value for w in at.warning if w.value.startswith("Apply revision 1 to ")]
+    [question] = [plain(w.value) for w in at.warning if w.value.startswith("Apply revision 1 to ")]
     assert question.endswith("? Changes: new file: +3 models, +2 providers")
     assert not _config_path().exists(), "nothing is written before the confirmation"
 
@@ -90,7 +90,7 @@ def test_operator_applies_on_a_stock_image_and_gets_the_restart_command(
     at.run()
     assert not at.exception
     assert any(
-        "Revision 1 applied, waiting for restart: the proxy runs the stock LiteLLM image" in w.value
+        "Revision 1 applied, waiting for restart: the proxy runs the stock LiteLLM image" in plain(w.value)
         for w in at.warning
     )
     assert [c.value for c in at.code].count("docker compose restart litellm") == 2
@@ -118,9 +118,9 @@ def test_without_a_supervisor_yet_apply_waits_then_says_the_proxy_is_starting(
     at.button(key="config_apply_confirm").click()
     at.run()
     assert not at.exception
-    [shown] = [i.value for i in at.info if i.value.startswith("Revision 1 written")]
-    assert "the proxy is not serving yet" in shown
-    assert shown.endswith("`llm-admin proxy status` shows when revision 1 is live.")
+    [said] = [plain(i.value) for i in at.info if i.value.startswith("Revision 1 written")]
+    assert "the proxy is not serving yet" in said
+    assert said.endswith("`llm-admin proxy status` shows when revision 1 is live.")
     assert not any("no llm-admin supervisor runs here" in w.value for w in at.warning)
     assert _revisions() == [(1, "applied", "admin", None)]
     # supervised mode also drops our secret manager and hooks next to the config
@@ -164,10 +164,10 @@ def test_an_invalid_config_is_listed_and_nothing_is_written(
     at.run()
     problem = "route chat: model 'fast' is unknown or disabled; enable a model with that alias"
     assert "The config has 1 problem(s); nothing was written" in at.error[0].value
-    assert problem in at.error[0].value
+    assert problem in plain(at.error[0].value)
     at.button(key="config_apply").click()
     at.run()
-    assert problem in at.error[0].value
+    assert problem in plain(at.error[0].value)
     assert "config_apply_confirm" not in {b.key for b in at.button}
     assert _revisions() == []
     assert not _config_path().exists()
@@ -187,7 +187,7 @@ def test_diff_puts_the_summary_first_and_masks_a_hand_written_secret(
     at = _open(signed_in, "viewer")
     at.button(key="config_diff").click()
     at.run()
-    assert at.info[0].value.startswith("Changes: +3 models, −1 model")
+    assert plain(at.info[0].value).startswith("Changes: +3 models, −1 model")
     [diff] = [c.value for c in at.code if c.language == "diff"]
     assert "-    api_key: '***'" in diff
     assert "+    api_key: os.environ/LLM_ADMIN_P" in diff
@@ -242,7 +242,7 @@ def _supervisor_state(live: int | None, report: supervisor.ReloadResult | None) 
 
 @SQLITE
 @pytest.mark.parametrize(
-    ("report", "shown"),
+    ("report", "expected"),
     [
         (
             supervisor.ReloadResult(2, True, 480.0, "revision 2 live in 480 ms"),
@@ -264,7 +264,7 @@ def _supervisor_state(live: int | None, report: supervisor.ReloadResult | None) 
     ],
 )
 def test_apply_shows_the_supervisor_s_verdict(
-    signed_in: Callable[[str], AppTest], report: supervisor.ReloadResult, shown: tuple[str, str]
+    signed_in: Callable[[str], AppTest], report: supervisor.ReloadResult, expected: tuple[str, str]
 ) -> None:
     ids = seed_models()
     assert _apply_with_service() == 1
@@ -279,8 +279,8 @@ def test_apply_shows_the_supervisor_s_verdict(
     at.button(key="config_apply_confirm").click()
     at.run()
     assert not at.exception
-    kind, text = shown
-    assert text in [e.value for e in getattr(at, kind)]
+    kind, text = expected
+    assert text in [plain(e.value) for e in getattr(at, kind)]
     assert _config_path().read_text().count("# revision: 2\n") == 1
     assert "docker compose restart litellm" not in [c.value for c in at.code]
 
@@ -306,8 +306,8 @@ def test_the_supervisor_s_live_revision_and_a_failed_one_are_shown(
     assert at.metric[0].value == "revision 1"
     assert at.metric[1].value == "revision 2 (failed)"
     assert at.metric[2].value == "reloads on apply"
-    assert f"last reload: {message}" in [c.value for c in at.caption]
-    assert at.error[0].value == f"Revision 2 failed: {message}"
+    assert f"last reload: {message}" in [plain(c.value) for c in at.caption]
+    assert plain(at.error[0].value) == f"Revision 2 failed: {message}"
     assert "docker compose restart litellm" not in [c.value for c in at.code]
 
 

@@ -14,6 +14,7 @@ from app.crypto import generate_key
 from app.models import AuditEntry, Model
 from app.services import models, providers
 from app.services.access import Actor
+from tests.pages.helpers import plain
 
 BOB = Actor("bob", "admin")
 
@@ -120,7 +121,7 @@ def test_invalid_cells_are_named_and_nothing_is_saved(signed_in: Callable[[str],
     edit(at, {0: {"alias": "fine-alias"}, 1: {"alias": "no spaces allowed"}, 2: {"input_cost_per_1m": -1.0}})
     at.button(key="models_save").click().run()
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [plain(e.value) for e in at.error]
     assert errors[0] == "Nothing was saved. Fix these and save again:"
     assert errors[1].startswith("**OpenAI Prod/gpt-4o: alias**: must be 1–255 characters")
     assert (
@@ -140,7 +141,7 @@ def test_a_row_changed_since_loading_is_a_conflict_and_nothing_is_saved(
     edit(at, {0: {"enabled": True}, 1: {"alias": "mine"}})
     at.button(key="models_save").click().run()
     assert not at.exception
-    assert "model 'gpt-4o' was changed by bob at" in at.error[0].value
+    assert "model 'gpt-4o' was changed by bob at" in plain(at.error[0].value)
     assert at.error[0].value.startswith("Nothing was saved:")
     assert model(ids["gpt-4o"]).alias == "bobs"
     assert model(ids["openai/gpt-oss-20b"]).enabled is False

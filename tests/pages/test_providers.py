@@ -14,6 +14,7 @@ from app.crypto import generate_key
 from app.models import AuditEntry, Model, Provider, ProviderHealth, UsageEvent, utcnow
 from app.services import providers
 from app.services.access import Actor
+from tests.pages.helpers import plain
 from tests.upstream import FakeUpstream
 
 KEY = "sk-test-0123456789abcdefXYZ"
@@ -193,7 +194,7 @@ def test_add_form_errors_name_each_field_and_store_nothing(signed_in: Callable[[
     at.text_input(key="add_azure_openai_base_url").input("ftp://example.com")
     button(at, "Add provider").click().run()
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [plain(e.value) for e in at.error]
     assert "**Name** (`name`): is required; enter a name such as 'openai-prod'" in errors
     assert "**Base URL** (`base_url`): must start with http:// or https:// (got ftp:)" in errors
     assert at.text_input(key="add_azure_openai_param_api_version").value == "2024-10-21"
@@ -205,7 +206,7 @@ def test_a_missing_key_is_named_and_nothing_is_stored(signed_in: Callable[[str],
     at = open_page(signed_in, "admin")
     at.text_input(key="add_openai_name").input("No Key")
     button(at, "Add provider").click().run()
-    errors = [e.value for e in at.error]
+    errors = [plain(e.value) for e in at.error]
     assert errors == [
         "**API key** (`api_key`): is required for OpenAI; paste it or give an environment variable"
     ]
@@ -283,7 +284,7 @@ def test_edit_errors_are_shown_inline_and_nothing_changes(signed_in: Callable[[s
     at.text_input(key=f"edit_{pid}_1_base_url").input("https://user:pw@example.com")
     at.text_input(key=f"edit_{pid}_1_env_api_key").input("1-not-a-name")
     button(at, "Save changes").click().run()
-    errors = [e.value for e in at.error]
+    errors = [plain(e.value) for e in at.error]
     assert (
         "**Base URL** (`base_url`): must not contain credentials; put the key in the API key field" in errors
     )
