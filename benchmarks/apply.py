@@ -186,7 +186,8 @@ class Stack:
         deadline = time.monotonic() + 600
         while self.live_revision() is None:
             if time.monotonic() > deadline or self.supervisor.poll() is not None:
-                raise SystemExit(f"the proxy did not boot; see {self.root / 'supervisor.out'}")
+                tail = (self.root / "supervisor.out").read_text(errors="replace").splitlines()[-15:]
+                raise SystemExit("the proxy did not boot:\n" + "\n".join(tail))
             time.sleep(0.02)
         return time.perf_counter() - started
 

@@ -225,7 +225,7 @@ def story(
     yield story
 
 
-def test_the_story_used_every_kind_of_secret(story: Story) -> None:
+def _the_story_used_every_kind_of_secret(story: Story, cli_env: dict[str, str], db_url: str) -> None:
     assert {p.stem for p in INLINE_CORPUS} >= {
         "01_openai_inline_key",
         "09_custom_endpoints",
@@ -237,7 +237,9 @@ def test_the_story_used_every_kind_of_secret(story: Story) -> None:
     assert len(set(story.secrets.values())) == len(story.secrets)
 
 
-def test_the_written_config_and_every_backup_hold_no_secret(story: Story, cli_env: dict[str, str]) -> None:
+def _the_written_config_and_every_backup_hold_no_secret(
+    story: Story, cli_env: dict[str, str], db_url: str
+) -> None:
     settings = load_settings()
     backups = files.list_backups(settings.config_path)
     assert len(backups) == 3  # before the second and third applies and before the rollback
@@ -248,20 +250,22 @@ def test_the_written_config_and_every_backup_hold_no_secret(story: Story, cli_en
     assert "os.environ/LLM_ADMIN_P" in text and "os.environ/LITELLM_MASTER_KEY" in text
 
 
-def test_nothing_under_the_data_directory_holds_a_secret(story: Story, cli_env: dict[str, str]) -> None:
+def _nothing_under_the_data_directory_holds_a_secret(
+    story: Story, cli_env: dict[str, str], db_url: str
+) -> None:
     """Config, backups, shim, logs and whatever else llm-admin keeps there."""
     data_dir = Path(cli_env["LLM_ADMIN_DATA_DIR"])
     assert story.env_file is not None and data_dir not in story.env_file.parents
     assert story.found_in(_read_tree(data_dir)) == []
 
 
-def test_the_logs_hold_no_secret(story: Story, cli_env: dict[str, str]) -> None:
+def _the_logs_hold_no_secret(story: Story, cli_env: dict[str, str], db_url: str) -> None:
     logs = _read_tree(Path(cli_env["LLM_ADMIN_DATA_DIR"]) / "logs")
     assert b"command config apply" in logs and b"command failed" in logs
     assert story.found_in(logs) == []
 
 
-def test_the_revision_rows_hold_no_secret(story: Story) -> None:
+def _the_revision_rows_hold_no_secret(story: Story, cli_env: dict[str, str], db_url: str) -> None:
     with db.Session.begin() as session:
         rows = session.scalars(select(ConfigRevision).order_by(ConfigRevision.number)).all()
         texts = [(r.number, r.yaml_text, r.summary, r.message or "") for r in rows]
@@ -270,7 +274,7 @@ def test_the_revision_rows_hold_no_secret(story: Story) -> None:
         assert story.found_in("\n".join(parts)) == [], f"revision {number}"
 
 
-def test_the_audit_rows_hold_no_secret(story: Story) -> None:
+def _the_audit_rows_hold_no_secret(story: Story, cli_env: dict[str, str], db_url: str) -> None:
     with db.Session.begin() as session:
         entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
         rows = [{c.name: getattr(e, c.key) for c in AuditEntry.__table__.columns} for e in entries]
@@ -279,11 +283,13 @@ def test_the_audit_rows_hold_no_secret(story: Story) -> None:
     assert story.found_in(json.dumps(rows, default=str, ensure_ascii=False)) == []
 
 
-def test_no_table_holds_a_secret_in_plain_text(story: Story, db_url: str) -> None:
+def _no_table_holds_a_secret_in_plain_text(story: Story, cli_env: dict[str, str], db_url: str) -> None:
     assert story.found_in(_table_dump(db_url)) == []
 
 
-def test_outputs_diffs_and_error_messages_hold_no_secret(story: Story) -> None:
+def _outputs_diffs_and_error_messages_hold_no_secret(
+    story: Story, cli_env: dict[str, str], db_url: str
+) -> None:
     everything = "\n".join(story.output)
     assert "changes: +1 model" in everything  # the diff after the key replacement
     assert "nothing was written" in everything  # the refused apply
@@ -295,7 +301,9 @@ def test_outputs_diffs_and_error_messages_hold_no_secret(story: Story) -> None:
     assert story.found_in(everything) == []
 
 
-def test_the_env_file_is_the_one_place_with_the_stored_keys_and_is_0600(story: Story) -> None:
+def _the_env_file_is_the_one_place_with_the_stored_keys_and_is_0600(
+    story: Story, cli_env: dict[str, str], db_url: str
+) -> None:
     assert story.env_file is not None
     assert stat.S_IMODE(story.env_file.stat().st_mode) == 0o600
     content = story.env_file.read_text()
@@ -303,3 +311,25 @@ def test_the_env_file_is_the_one_place_with_the_stored_keys_and_is_0600(story: S
     assert "stored" not in story.stored and "replacement" in story.stored  # a replaced key is gone
     for line in content.splitlines():
         assert line.startswith("LLM_ADMIN_P") and "_API_KEY=" in line
+
+
+CHECKS = (
+    _the_story_used_every_kind_of_secret,
+    _the_written_config_and_every_backup_hold_no_secret,
+    _nothing_under_the_data_directory_holds_a_secret,
+    _the_logs_hold_no_secret,
+    _the_revision_rows_hold_no_secret,
+    _the_audit_rows_hold_no_secret,
+    _no_table_holds_a_secret_in_plain_text,
+    _outputs_diffs_and_error_messages_hold_no_secret,
+    _the_env_file_is_the_one_place_with_the_stored_keys_and_is_0600,
+)
+
+
+def test_no_secret_is_anywhere_but_the_env_file(
+    story: Story, cli_env: dict[str, str], db_url: str, subtests: pytest.Subtests
+) -> None:
+    """One story per backend (it takes a while), each place it could leak to checked on its own."""
+    for check in CHECKS:
+        with subtests.test(msg=check.__name__.lstrip("_").replace("_", " ")):
+            check(story, cli_env, db_url)
