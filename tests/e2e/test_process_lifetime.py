@@ -52,14 +52,15 @@ def test_a_sigkilled_gunicorn_master_takes_its_workers_and_the_supervisor_serves
             killed_at = time.monotonic()
             os.kill(master, signal.SIGKILL)
             wait_for(lambda: not any(pid_alive(p) for p in workers), 30, "the old workers to exit")
+            ok_at = load.ok  # every worker that could answer is gone: the next answer is the new master's
+            wait_for(lambda: load.ok > ok_at, 120, "a request served by the restarted proxy")
+            back_after = time.monotonic() - killed_at
 
             def serving_again() -> bool:
                 s = sup.state()
                 return bool(s and s.master_pid != master and s.last_reload and s.last_reload.ok)
 
-            wait_for(serving_again, 120, "the supervisor to serve again")
-            back_after = time.monotonic() - killed_at
-            ok_at = load.ok
+            wait_for(serving_again, 120, "the supervisor to report the restarted proxy")
             wait_for(lambda: load.ok > ok_at + 10, 60, "requests served after the restart")
         print(
             f"\nmaster SIGKILL: {load.total} tried, {sum(load.failures.values())} failed "
