@@ -13,8 +13,10 @@ import gc
 import importlib
 import os
 import signal
+import types
 from typing import Any
 
+import yaml
 from gunicorn.app.base import BaseApplication
 
 # Imported by each worker's startup, not by the app module: our secret manager and hooks' dependencies
@@ -42,6 +44,17 @@ WARM_IMPORTS = (
 )
 
 
+def read_config_with_libyaml(module: types.ModuleType) -> None:
+    """Make `module` (LiteLLM's proxy server) parse YAML with libyaml's parser under the same safe
+    rules (CSafeLoader): every new worker reads the config twice with PyYAML's pure-Python safe_load,
+    ~1.3 s each at 1,000 deployments against ~0.2 s. Only that module's `yaml` name is replaced."""
+    if not getattr(yaml, "__with_libyaml__", False):
+        return
+    names = {name: getattr(yaml, name) for name in dir(yaml) if not name.startswith("__")}
+    names["safe_load"] = lambda stream: yaml.load(stream, Loader=yaml.CSafeLoader)  # noqa: S506
+    module.yaml = types.SimpleNamespace(**names)  # type: ignore[attr-defined]
+
+
 class ProxyApplication(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]):
         self.options = options
@@ -52,7 +65,10 @@ class ProxyApplication(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
+        from litellm.proxy import proxy_server
         from litellm.proxy.proxy_server import app
+
+        read_config_with_libyaml(proxy_server)
 
         for name in WARM_IMPORTS:
             try:
