@@ -23,7 +23,7 @@ Handler = Callable[[Context, argparse.Namespace], int]
 
 
 def _handler(name: str) -> Handler:
-    """ "app.cli.providers:cmd_provider" -> the function, importing its module now."""
+    """The function a parser default names ("app.cli.providers:cmd_provider"); imports its module."""
     module, _, function = name.partition(":")
     handler: Handler = getattr(importlib.import_module(module), function)
     return handler
