@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from generator.build import KEYLESS_API_KEY
+from generator.names import KEYLESS_API_KEY
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app import catalog, db
 from app.crypto import KeyRing, load_key_ring
+from app.defaults import DEFAULT_INTERVAL, DEFAULT_RECHECK, DEFAULT_TIMEOUT
 from app.errors import LlmAdminError
 from app.models import Provider, ProviderHealth, utcnow
 from app.probes import ProbeResult, ProbeTarget, test_connection
@@ -37,11 +38,6 @@ from app.settings import Settings
 log = logging.getLogger("llm_admin.monitor")
 
 MONITOR = Actor(name="monitor", role="operator")
-DEFAULT_INTERVAL = 30.0
-DEFAULT_TIMEOUT = 1.5
-# A provider whose probe just failed is probed again this soon, not a whole interval later: two
-# failures in a row make it down, so an outage is confirmed within about RECHECK + the probe timeout.
-DEFAULT_RECHECK = 5.0
 PRUNE_EVERY = 3600.0
 
 

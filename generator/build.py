@@ -17,8 +17,6 @@ AUTH_MODULE = "llm_admin_auth"
 AUTH = f"{AUTH_MODULE}.user_api_key_auth"  # general_settings.custom_auth: our caller keys
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 REVISION_KEY = "llm_admin_revision"
-# the api_key of an OpenAI-compatible server that needs none: not a secret, so it is written as it is
-KEYLESS_API_KEY = "no-key"
 
 # Failover defaults: a dead, erroring or hanging primary is left within 5 s. No retries on the same
 # deployment (the fallback is the retry), its first failure puts a deployment in cooldown for 30 s so the

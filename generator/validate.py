@@ -15,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from generator.build import KEYLESS_API_KEY, stored_secret_ref
+from generator.build import stored_secret_ref
+from generator.names import KEYLESS_API_KEY
 from generator.render import load_yaml
 
 ENV_REF = "os.environ/"

@@ -148,7 +148,7 @@ def test_the_ha_proxies_are_named_share_redis_and_sit_behind_nginx() -> None:
 
 
 def test_the_stock_litellm_service_is_the_one_the_restart_command_names() -> None:
-    from app.cli import STOCK_RESTART
+    from app.services.golive import STOCK_RESTART
 
     assert shlex.split(STOCK_RESTART) == ["docker", "compose", "restart", "litellm"]
     assert SERVICES["litellm"]["image"].endswith("v1.106.2")  # the LiteLLM we pin

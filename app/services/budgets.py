@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.defaults import PERIODS
 from app.errors import FieldError, ValidationError
 from app.models import Alert, Budget, CallerKey, Provider, Route, UsageEvent, as_utc, utcnow
 from app.services import alerts, audit
@@ -19,7 +20,6 @@ from app.validation import normalize_name
 from generator.routes import ROUTE_PREFIX
 
 SCOPES = ("provider", "route", "application")
-PERIODS = ("daily", "monthly")
 # (percent of the limit, alert severity), highest first
 THRESHOLDS = ((100, "critical"), (80, "warning"), (50, "info"))
 MAX_LIMIT_USD = 10_000_000

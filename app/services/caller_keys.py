@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from app.defaults import DEFAULT_OVERLAP_SECONDS
 from app.errors import FieldError, NotFoundError, ValidationError
 from app.models import CallerKey, Model, Route, as_utc, utcnow
 from app.services import audit
@@ -27,7 +28,6 @@ from generator.routes import ROUTE_PREFIX
 
 KEY_PREFIX = "llmk_"
 VISIBLE = len(KEY_PREFIX) + 8
-DEFAULT_OVERLAP_SECONDS = 3600
 MAX_OVERLAP_SECONDS = 30 * 86400
 MAX_NAME = 100
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Integer, case, delete, func, select
 from sqlalchemy.orm import Session
 
+from app.defaults import DEGRADED_LATENCY_MS
 from app.errors import NotFoundError
 from app.models import (
     ConfigSettings,
@@ -27,7 +28,6 @@ from generator.routes import ROUTE_PREFIX
 # Thresholds. One failed probe may be a blip: degraded. Two in a row: down, and the config is
 # re-rendered without the provider. A probe slower than DEGRADED_LATENCY_MS: degraded (still serving).
 DOWN_AFTER_FAILURES = 2
-DEGRADED_LATENCY_MS = 1000.0
 STATUSES = ("unknown", "healthy", "degraded", "down")
 KEEP_HISTORY = timedelta(days=7)
 MAX_LISTED = 8  # fallbacks named in one alert; the rest are counted

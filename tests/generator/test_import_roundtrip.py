@@ -27,7 +27,7 @@ from app.services import config
 from app.services.access import Actor
 from app.services.config_import import ImportReport, import_config
 from app.settings import Settings, load_settings
-from generator import build
+from generator import build, names
 from generator.validate import secret_refs
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
@@ -130,7 +130,7 @@ def _deployment(raw: dict[str, Any], reveal: Callable[[int, str], str] | None) -
     route = _route(params.pop("model"), params.pop("custom_llm_provider", None))
     # What the generator adds for LiteLLM's sake (app/catalog.py deployment_params): a placeholder key for
     # an OpenAI-compatible server that needs none, and the organization also sent as its header
-    if params.get("api_key") == build.KEYLESS_API_KEY:
+    if params.get("api_key") == names.KEYLESS_API_KEY:
         del params["api_key"]
     headers = dict(params.get("extra_headers") or {})
     if "organization" in params and headers.get("OpenAI-Organization") == params["organization"]:

@@ -1,4 +1,4 @@
-"""`llm-admin budget ...`, `alerts deliver` and `recommend`: spend, and what to do about it."""
+"""`llm-admin budget ...` and `recommend`: spend, and what to do about it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import argparse
 import math
 from typing import Any
 
-from app.cli import Context, out, subcommands_of, table
+from app.cli.common import Context, out, table
 from app.errors import LlmAdminError
 from app.models import Budget
-from app.services import budgets, recommendations, webhooks
+from app.services import budgets, recommendations
 
 
 def cmd_budget(ctx: Context, args: argparse.Namespace) -> int:
@@ -78,21 +78,6 @@ def cmd_budget(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_alerts_deliver(ctx: Context, args: argparse.Namespace) -> int:
-    url = ctx.settings.alert_webhook_url
-    if not url:
-        raise LlmAdminError(
-            "no webhook configured: set LLM_ADMIN_ALERT_WEBHOOK_URL to a Slack-compatible "
-            "incoming-webhook URL"
-        )
-    with ctx.session() as session:
-        # an operator asking to deliver now means now: no backoff wait, but the attempt limit holds
-        sent = webhooks.deliver_pending(session, url=url, timeout=args.timeout, backoff_seconds=0)
-        left = webhooks.backlog(session)
-    out(f"delivered {sent} alert{'s' * (sent != 1)}; {left.pending} still pending, {left.given_up} given up")
-    return 0 if left.pending == 0 else 1
-
-
 def cmd_recommend(ctx: Context, args: argparse.Namespace) -> int:
     if args.days < 1:
         raise LlmAdminError("--days must be 1 or more")
@@ -131,35 +116,3 @@ def cmd_recommend(ctx: Context, args: argparse.Namespace) -> int:
         ],
     )
     return 0
-
-
-def register(sub: Any) -> None:
-    """Add the budget and recommend commands, and `alerts deliver`, to the top-level parser."""
-    p = sub.add_parser("budget", help="daily or monthly spend limits per provider or route")
-    bsub = p.add_subparsers(dest="action", required=True)
-    add = bsub.add_parser("add", help="alerts at 50/80/100%%; --enforce refuses requests at 100%%")
-    target = add.add_mutually_exclusive_group(required=True)
-    target.add_argument("--provider", metavar="NAME")
-    target.add_argument("--route", metavar="TYPE", help="an agent type, e.g. summarizer")
-    target.add_argument("--application", metavar="NAME", help="a caller key's application")
-    add.add_argument("--period", choices=budgets.PERIODS, required=True)
-    add.add_argument("--limit-usd", required=True)
-    add.add_argument("--enforce", action="store_true")
-    bsub.add_parser("list", help="budgets with this period's spend")
-    change = bsub.add_parser("set", help="change a budget's limit or enforcement")
-    change.add_argument("id", type=int)
-    change.add_argument("--limit-usd")
-    change.add_argument("--enforce", action=argparse.BooleanOptionalAction, default=None)
-    bsub.add_parser("remove").add_argument("id", type=int)
-    bsub.add_parser("check", help="check spend now and raise the alerts due (the monitor does this)")
-    p.set_defaults(func=cmd_budget)
-
-    deliver = subcommands_of(sub.choices["alerts"]).add_parser(
-        "deliver", help="send undelivered alerts to LLM_ADMIN_ALERT_WEBHOOK_URL now"
-    )
-    deliver.add_argument("--timeout", type=float, default=5.0)
-    deliver.set_defaults(func=cmd_alerts_deliver)
-
-    p = sub.add_parser("recommend", help="cheaper models each route could use, with the estimated saving")
-    p.add_argument("--days", type=int, default=30, help="usage window (default 30 days)")
-    p.set_defaults(func=cmd_recommend)

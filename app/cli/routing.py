@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from app.cli import Context, out, table
+from app.cli.common import Context, out, table
 from app.services import config, routes
 
 
@@ -46,24 +45,3 @@ def cmd_route(ctx: Context, args: argparse.Namespace) -> int:
             )
             out(f"default fallbacks (any other model): {', '.join(defaults) or 'none'}")
     return 0
-
-
-def register(sub: Any) -> None:
-    """Add the route commands to the top-level parser."""
-    p = sub.add_parser("route", help="agent routes: preferred model, fallbacks, cost limit, local only")
-    rsub = p.add_subparsers(dest="action", required=True)
-    add = rsub.add_parser("add", help="add or replace the route callers reach as model agent/TYPE")
-    add.add_argument("--agent", required=True, metavar="TYPE", help="agent type, e.g. summarizer")
-    add.add_argument("--model", required=True, metavar="ALIAS", help="the preferred model")
-    add.add_argument("--fallback", action="append", metavar="ALIAS", help="next model on failure (repeat)")
-    add.add_argument("--max-cost-usd", type=float, help="the most one request may cost")
-    add.add_argument("--local-only", action="store_true", help="only local providers may serve it")
-    add.add_argument(
-        "--weight", action="append", metavar="ALIAS@PROVIDER=W", help="share of a step's traffic"
-    )
-    rsub.add_parser("list")
-    remove = rsub.add_parser("remove")
-    remove.add_argument("agent", metavar="TYPE")
-    defaults = rsub.add_parser("defaults", help="fallbacks for every model without its own")
-    defaults.add_argument("--fallback", action="append", metavar="ALIAS", help="in order; none clears")
-    p.set_defaults(func=cmd_route)

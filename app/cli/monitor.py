@@ -5,52 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
-from typing import Any
 
 from app import monitor
-from app.cli import Context, out, table
+from app.cli.common import Context, out, table
 from app.services import health, providers
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("give a number of seconds above 0")
-    return value
-
-
-def register(sub: Any) -> None:
-    """Add `monitor` and `health` to the top-level parser."""
-    p = sub.add_parser("monitor", help="probe every enabled provider, mark it healthy/degraded/down, alert")
-    p.add_argument(
-        "--interval", type=_positive, default=monitor.DEFAULT_INTERVAL, help="seconds between sweeps"
-    )
-    p.add_argument("--once", action="store_true", help="one sweep, one line per provider, then exit")
-    p.add_argument(
-        "--timeout", type=_positive, default=monitor.DEFAULT_TIMEOUT, help="seconds a probe may take"
-    )
-    p.add_argument(
-        "--recheck",
-        type=_positive,
-        default=monitor.DEFAULT_RECHECK,
-        help="seconds before a failing provider is probed again (two failures in a row: down)",
-    )
-    p.add_argument(
-        "--slow-ms",
-        type=_positive,
-        default=health.DEGRADED_LATENCY_MS,
-        help="a provider answering slower than this is degraded (still serving)",
-    )
-    p.set_defaults(func=cmd_monitor)
-
-    p = sub.add_parser("health", help="providers' current health as the monitor judged it")
-    p.add_argument("--provider", help="with --history: this provider only")
-    p.add_argument("--history", type=int, metavar="N", help="the last N probe results instead")
-    p.add_argument("--all", action="store_true", help="include disabled providers")
-    p.set_defaults(func=cmd_health)
 
 
 def _ms(value: float | None) -> str:

@@ -6,7 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from app.cli import Context, out, table
+from app.cli.common import Context, out, table
 from app.errors import FieldError, ValidationError
 from app.services import caller_keys
 from app.services.caller_keys import KeyInfo
@@ -118,33 +118,3 @@ def cmd_key(ctx: Context, args: argparse.Namespace) -> int:
         ["ID", "APPLICATION", "STATE", "KEY", "MAY CALL", "RPM", "TPM", "EXPIRES"],
     )
     return 0
-
-
-def register(sub: Any) -> None:
-    """Add `key create|list|show|set|rotate|revoke` to the top-level parser."""
-    p = sub.add_parser("key", help="caller keys: one scoped key per application for the proxy's /v1 routes")
-    ksub = p.add_subparsers(dest="action", required=True)
-    create = ksub.add_parser("create", help="a new application's key, printed once")
-    create.add_argument("--application", required=True, metavar="NAME")
-    create.add_argument("--owner")
-    create.add_argument("--description")
-    create.add_argument("--models", help="model aliases and agent/<type> routes it may call (default: all)")
-    create.add_argument("--rpm", help="requests per minute")
-    create.add_argument("--tpm", help="tokens per minute")
-    create.add_argument("--expires", help="UTC date or date and time, e.g. 2027-01-31")
-    ksub.add_parser("list", help="every application's key (never the key itself)")
-    ksub.add_parser("show").add_argument("key", help="id, application or key prefix")
-    change = ksub.add_parser("set", help="change a key's scope, limits, expiry or state")
-    change.add_argument("key", help="id, application or key prefix")
-    change.add_argument("--models", help="aliases and routes, comma-separated; '' for all")
-    change.add_argument("--rpm", help="requests per minute; 0 for no limit")
-    change.add_argument("--tpm", help="tokens per minute; 0 for no limit")
-    change.add_argument("--expires", help="UTC date or date and time, or 'never'")
-    change.add_argument("--enabled", action=argparse.BooleanOptionalAction, default=None)
-    rotate = ksub.add_parser("rotate", help="a new key; the old one keeps working for the overlap")
-    rotate.add_argument("key", help="id, application or key prefix")
-    rotate.add_argument("--overlap-seconds", default=caller_keys.DEFAULT_OVERLAP_SECONDS, help="default 3600")
-    ksub.add_parser("revoke", help="stop the key for good").add_argument(
-        "key", help="id, application or key prefix"
-    )
-    p.set_defaults(func=cmd_key)

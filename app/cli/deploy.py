@@ -6,9 +6,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from app.cli import Context, out, subcommands_of
+from app.cli.common import Context, out
 from app.services import k8s
 
 
@@ -33,18 +32,3 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     for warning in exported.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
-
-
-def register(sub: Any) -> None:
-    export = subcommands_of(sub.choices["config"]).add_parser(
-        "export", help="Kubernetes: a ConfigMap, a Secret and Helm values for LiteLLM's chart"
-    )
-    export.add_argument("--k8s", required=True, metavar="DIR", help="directory to write the manifests to")
-    export.add_argument("--namespace", default="llm-admin")
-    export.add_argument("--name", default="llm-admin-litellm", help="prefix of the ConfigMap and Secret")
-    export.add_argument(
-        "--external-secret",
-        metavar="STORE",
-        help="write an ExternalSecret reading from this ClusterSecretStore instead of a Secret with values",
-    )
-    export.set_defaults(func=cmd_export)

@@ -1,0 +1,7 @@
+"""`python -m app.cli`: the same as the llm-admin console script."""
+
+import sys
+
+from app.cli import main
+
+sys.exit(main())
