@@ -254,7 +254,7 @@ class EventWriter:
             failovers = self._drain()
             try:
                 if not self._db_ready:
-                    db.ensure_init(load_settings().database_url)  # the worker may have bound it already
+                    db.init(load_settings().database_url)
                     self._db_ready = True
                 self._flush(failovers)
                 return True
