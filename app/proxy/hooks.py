@@ -252,6 +252,8 @@ class EventWriter:
                 self.pending.extend(rows)
                 self.dropped += dropped
             failovers = self._drain()
+            if not (self.pending or failovers or self.dropped):
+                return True  # nothing to write: an idle writer leaves the database (and its binding) alone
             try:
                 if not self._db_ready:
                     db.init(load_settings().database_url)
