@@ -166,9 +166,8 @@ def test_applies_under_continuous_load_drop_no_request(sup: Supervised) -> None:
         return [r for r in sup.usage() if r.id > after and r.model_group == "alpha" and r.status == "success"]
 
     try:
-        wait_for(
-            lambda: len(recorded()) >= load.ok or None, 60, "a usage row per request"
-        )  # old workers write theirs at exit, after draining
+        # workers retired by the last apply write their rows at exit, after draining
+        wait_for(lambda: len(recorded()) >= load.ok or None, 60, "a usage row per request")
     finally:
         rows = recorded()
         print(f"usage rows: {len(rows)} for {load.ok} answered requests")
