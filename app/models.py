@@ -448,3 +448,14 @@ class LoginThrottle(Base):
     source: Mapped[str] = mapped_column(String(100), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class UsageJournalMark(Base):
+    """The last usage event of a worker's journal that reached the database, written in the transaction
+    that wrote it: a journal read again after its worker died (even before its files were removed)
+    adds only what is past the mark. Marks untouched for a week are swept."""
+
+    __tablename__ = "usage_journal_marks"
+    worker: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -138,3 +138,14 @@ def test_revision_0008_adds_login_throttles_and_removes_them(empty_db_url: str) 
     migrate.downgrade(empty_db_url, "0007")
     inspector = inspect(db.make_engine(empty_db_url))
     assert "login_throttles" not in inspector.get_table_names()
+
+
+def test_revision_0009_adds_usage_journal_marks_and_removes_them(empty_db_url: str) -> None:
+    migrate.upgrade(empty_db_url, "0008")
+    migrate.upgrade(empty_db_url, "0009")
+    inspector = inspect(db.make_engine(empty_db_url))
+    assert "usage_journal_marks" in inspector.get_table_names()
+    assert inspector.get_pk_constraint("usage_journal_marks")["constrained_columns"] == ["worker"]
+    migrate.downgrade(empty_db_url, "0008")
+    inspector = inspect(db.make_engine(empty_db_url))
+    assert "usage_journal_marks" not in inspector.get_table_names()

@@ -5,19 +5,17 @@ next to the config). The request path only puts an event on a queue; a writer th
 batches. While the database is down events wait in a bounded buffer; overflow is dropped, counted,
 and reported as an alert once the database is back. A caller's request never fails because of us.
 
-Events a worker holds while the database is down are spooled to `data/usage-spool/<host>-<pid>.jsonl`
-(with the count dropped so far) on every failed write and at exit; a worker whose writer runs adopts
-the spool of a worker that died, so a worker's death loses no buffered event and no dropped count.
+Every usage event is journalled to `data/usage-spool/` before it is queued, and a worker adopts the
+journal of a worker that died: a worker's death, SIGKILL included, loses no event it was handed and no
+dropped count (app.proxy.journal).
 """
 
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import queue
-import socket
 import threading
 import time
 from collections import deque
@@ -33,10 +31,10 @@ from sqlalchemy import insert
 
 from app import db
 from app.models import UsageEvent
-from app.proxy import cost_limit, litellm_fixes
+from app.proxy import cost_limit, journal, litellm_fixes
 from app.proxy.auth import APPLICATION_KEY
 from app.proxy.budget_gate import BudgetGate
-from app.proxy.processes import pid_alive
+from app.proxy.journal import Entry, Journal
 from app.services import alerts, usage
 from app.settings import load_settings
 from generator import render
@@ -49,7 +47,7 @@ MAX_BUFFER = 50_000
 BATCH = 500
 FLUSH_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 5.0
-ADOPT_SECONDS = 1.0  # how often the spools of dead workers are looked for
+ADOPT_SECONDS = 1.0  # how often the journals of dead workers are looked for
 
 
 @dataclass(frozen=True)
@@ -109,83 +107,6 @@ def deployments_of(config: dict[str, Any]) -> dict[str, Deployment]:
     return out
 
 
-def _encode(row: dict[str, Any]) -> str:
-    return json.dumps({k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()})
-
-
-def _decode(line: str) -> dict[str, Any]:
-    row = json.loads(line)
-    if isinstance(row.get("at"), str):
-        row["at"] = datetime.fromisoformat(row["at"])
-    return dict(row)
-
-
-class Spool:
-    """This worker's file of events not yet in the database, and the adoption of dead workers' files."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.host = socket.gethostname()
-        self.path = directory / f"{self.host}-{os.getpid()}.jsonl"
-        self.rows = 0  # how many of the writer's pending rows the file holds
-        self.dropped = 0  # ... and how much of its dropped count
-        self.claimed: list[Path] = []  # adopted files, removed once their rows are safe here
-
-    def append(self, rows: list[dict[str, Any]], dropped: int) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        lines = [_encode(r) for r in rows]
-        if dropped > self.dropped:
-            lines.append(json.dumps({"_dropped": dropped - self.dropped}))
-        if lines:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a") as fh:
-                fh.write("\n".join(lines) + "\n")
-        self.rows += len(rows)
-        self.dropped = max(self.dropped, dropped)
-        self._release_claimed()
-
-    def written(self) -> None:
-        """Everything pending reached the database: the file is not needed any more."""
-        self.path.unlink(missing_ok=True)
-        self.rows = self.dropped = 0
-        self._release_claimed()
-
-    def _release_claimed(self) -> None:
-        for path in self.claimed:
-            path.unlink(missing_ok=True)
-        self.claimed.clear()
-
-    def adopt(self) -> tuple[list[dict[str, Any]], int]:
-        """The rows and dropped count of every dead worker's spool on this host (each claimed once)."""
-        rows: list[dict[str, Any]] = []
-        dropped = 0
-        if not self.directory.is_dir():
-            return rows, dropped
-        for path in sorted(self.directory.glob("*.jsonl")):
-            host, _, pid = path.stem.rpartition("-")
-            if path == self.path or host != self.host or not pid.isdigit() or pid_alive(int(pid)):
-                continue
-            claimed = path.with_name(f"{path.name}.adopted-{os.getpid()}")
-            try:
-                path.rename(claimed)  # atomic: one adopter only
-            except FileNotFoundError:
-                continue
-            for line in claimed.read_text().splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    row = _decode(line)
-                except ValueError:  # a line cut short by the death: that one event is counted dropped
-                    dropped += 1
-                    continue
-                if "_dropped" in row:
-                    dropped += int(row["_dropped"])
-                else:
-                    rows.append(row)
-            self.claimed.append(claimed)
-        return rows, dropped
-
-
 # refusals of the proxy itself (caller-key auth, scope, budget; LiteLLM's rate limiter), never a provider's
 REFUSAL_CLASSES = frozenset({"CallerRefused", "ProxyRateLimitError"})
 
@@ -207,22 +128,34 @@ def caller_application(kwargs: dict[str, Any], metadata: dict[str, Any]) -> str 
 
 
 class EventWriter:
-    """A daemon thread that batches rows into the database; put() never blocks and never raises."""
+    """A daemon thread that batches rows into the database; put() never blocks and never raises.
 
-    def __init__(self, spool_dir: Path | None = None) -> None:
-        self.spool = Spool(spool_dir) if spool_dir is not None else None
+    With a journal directory every usage row is journalled before it is queued (see app.proxy.journal).
+    """
+
+    def __init__(self, journal_dir: Path | None = None) -> None:
+        self.journal = Journal(journal_dir) if journal_dir is not None else None
         self._adopt_at = 0.0
         self.queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
         self.pending: deque[dict[str, Any]] = deque()
-        self.dropped = 0
+        self.lost: list[Entry] = []  # journalled rows dropped from memory (this worker's or adopted)
+        self.lost_unjournalled = 0  # dropped rows no journal names, and lines no one could read
         self.written = 0
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # the writer thread and close() at exit take turns
         self._db_ready = False
 
+    @property
+    def dropped(self) -> int:
+        """Events dropped and not reported yet (an adopted one may turn out reported by its worker)."""
+        return len(self.lost) + self.lost_unjournalled
+
     def put(self, kind: str, row: dict[str, Any]) -> None:
-        self.queue.put((kind, row))
+        if kind == "usage" and self.journal is not None:
+            self.journal.append(row, self.queue)
+        else:
+            self.queue.put((kind, row))
         self.start()
 
     def start(self) -> None:
@@ -245,71 +178,93 @@ class EventWriter:
         if not self._write_lock.acquire(timeout=timeout):
             return False
         try:
-            if self.spool is not None and time.monotonic() >= self._adopt_at:
-                # again and again: a worker retired beside this one leaves its spool when it exits
-                self._adopt_at = time.monotonic() + ADOPT_SECONDS
-                rows, dropped = self.spool.adopt()
-                self.pending.extend(rows)
-                self.dropped += dropped
+            covered = self._adopt_and_close_segment()
             failovers = self._drain()
             if not (self.pending or failovers or self.dropped):
+                if covered and self.journal is not None:  # adopted files that held nothing
+                    self.journal.committed(covered)
                 return True  # nothing to write: an idle writer leaves the database (and its binding) alone
             try:
                 if not self._db_ready:
                     db.init(load_settings().database_url)
                     self._db_ready = True
                 self._flush(failovers)
-                return True
             except Exception as exc:  # the database is down or refusing: keep the events, try later
                 log.warning(
                     "usage events not written yet (%s); %d buffered", type(exc).__name__, len(self.pending)
                 )
                 for alert in failovers:
                     self.queue.put(("alert", alert))
-                self._spool()
                 return False
+            if self.journal is not None:
+                self.journal.committed(covered)
+            return True
         finally:
             self._write_lock.release()
 
-    def _spool(self) -> None:
-        if self.spool is None:
-            return
-        try:
-            self.spool.append(list(self.pending)[self.spool.rows :], self.dropped)
-        except OSError as exc:
-            log.warning("usage events not spooled (%s)", exc)
+    def _adopt_and_close_segment(self) -> list[Path]:
+        """The journal files whose rows are all pending (or dropped) once the queue is drained."""
+        if self.journal is None:
+            return []
+        if time.monotonic() >= self._adopt_at:
+            # again and again: a worker retired beside this one leaves its journal when it exits
+            self._adopt_at = time.monotonic() + ADOPT_SECONDS
+            found = self.journal.adopt()
+            self.pending.extend(found.rows)
+            self.lost.extend(found.dropped)
+            self.lost_unjournalled += found.unreadable
+        self.journal.close_segment()
+        return list(self.journal.closed)
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is still queued, retrying for up to timeout seconds (called at exit)."""
         deadline = time.monotonic() + timeout
-        while not self._write(timeout=max(deadline - time.monotonic(), 0)) and time.monotonic() < deadline:
+        while not self._write(timeout=max(deadline - time.monotonic(), 0)):
+            if time.monotonic() >= deadline:
+                return  # the journal keeps the rest for the worker that adopts it
             time.sleep(0.1)
+        if self.journal is not None and self._db_ready and not self.journal.closed:
+            try:
+                with db.Session.begin() as session:
+                    journal.forget(session, self.journal.worker)
+            except Exception as exc:  # a mark left behind is swept later
+                log.warning("usage journal mark not removed (%s)", type(exc).__name__)
 
     def _drain(self) -> list[dict[str, Any]]:
         failovers: list[dict[str, Any]] = []
+        dropped: list[Entry] = []
         while True:
             try:
                 kind, row = self.queue.get_nowait()
             except queue.Empty:
-                return failovers
+                break
             if kind == "alert":
                 failovers.append(row)
                 continue
             self.pending.append(row)
             if len(self.pending) > MAX_BUFFER:
-                self.pending.popleft()
-                self.dropped += 1
-                if self.spool is not None and self.spool.rows:
-                    self.spool.rows -= 1  # the file's oldest row is now counted dropped instead
+                entry = journal.entry_of(self.pending.popleft())
+                if entry is None:
+                    self.lost_unjournalled += 1
+                else:
+                    dropped.append(entry)
+        if dropped and self.journal is not None:
+            self.journal.note_dropped(dropped)  # an adopter counts them instead of writing them
+        self.lost.extend(dropped)
+        return failovers
 
     def _flush(self, failovers: list[dict[str, Any]]) -> None:
-        rows, dropped = list(self.pending), self.dropped
+        rows, lost, unjournalled = list(self.pending), list(self.lost), self.lost_unjournalled
         with db.Session.begin() as session:
-            for start in range(0, len(rows), BATCH):
-                session.execute(insert(UsageEvent), rows[start : start + BATCH])
-            usage.add_to_rollups(session, rows)  # the usage page's daily sums, in the same transaction
+            # rows a dead worker had written already are past their journal's mark: skipped
+            fresh, lost_fresh = journal.unwritten(session, rows, lost)
+            columns = [journal.columns_of(r) for r in fresh]
+            for start in range(0, len(columns), BATCH):
+                session.execute(insert(UsageEvent), columns[start : start + BATCH])
+            usage.add_to_rollups(session, columns)  # the usage page's daily sums, in the same transaction
             for alert in failovers:
                 alerts.raise_alert(session, **alert)
+            dropped = lost_fresh + unjournalled
             if dropped:
                 alerts.raise_alert(
                     session,
@@ -321,10 +276,9 @@ class EventWriter:
         # only now that the transaction committed: a failed commit keeps every row for the next try
         for _ in rows:
             self.pending.popleft()
-        self.written += len(rows)
-        self.dropped -= dropped
-        if self.spool is not None:
-            self.spool.written()
+        self.written += len(fresh)
+        del self.lost[: len(lost)]
+        self.lost_unjournalled -= unjournalled
 
 
 class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
@@ -333,7 +287,7 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self.writer = EventWriter(load_settings().data_dir / "usage-spool")
-        self.writer.start()  # adopts the spool of a worker that died, even before any request
+        self.writer.start()  # adopts the journal of a worker that died, even before any request
         config = read_config(os.environ.get("CONFIG_FILE_PATH"))
         self.deployments = deployments_of(config)
         self.limits = cost_limit.limits_from_config(config)

@@ -1,0 +1,215 @@
+"""A worker's usage journal: each event is on disk the moment the hook hands it over, until the
+database has it, so a worker that is killed (SIGKILL included) loses none of the events it held.
+
+`append` writes one line per event to `<dir>/<worker>.<segment>.jsonl` (one `write` per line, no
+fsync: the page cache outlives a killed process). The writer thread closes the open segment before
+each flush and removes the closed segments once the flush committed. In the same transaction the flush
+stores the highest sequence number it wrote of each worker's journal (`UsageJournalMark`), so a journal
+that is read again after its worker died, even between that commit and the removal of its files, adds
+only what is past its mark: every event is written once.
+
+A worker adopts the files of dead workers on its host by renaming them to its own name (atomic: one
+adopter only); if the adopter dies too, the next one adopts them from it. An event dropped from memory
+(the buffer is bounded while the database is away) gets a `dropped` line naming it, so an adopter counts
+it in the usage_dropped alert instead of writing it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import secrets
+import socket
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.models import UsageJournalMark
+from app.proxy.processes import pid_alive
+
+log = logging.getLogger("llm_admin.hooks")
+ENTRY_KEY = "_journal"  # on a row: [worker, seq], where its journal line is; never a column
+MARKS_KEPT = timedelta(days=7)
+
+Entry = tuple[str, int]
+
+
+def _encode(row: dict[str, Any]) -> str:
+    return json.dumps({k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()})
+
+
+def _decode(line: str) -> dict[str, Any]:
+    row = json.loads(line)
+    if isinstance(row.get("at"), str):
+        row["at"] = datetime.fromisoformat(row["at"])
+    return dict(row)
+
+
+def entry_of(row: dict[str, Any]) -> Entry | None:
+    found = row.get(ENTRY_KEY)
+    return (str(found[0]), int(found[1])) if found else None
+
+
+def columns_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The row without its journal entry: what goes into usage_events."""
+    return {k: v for k, v in row.items() if k != ENTRY_KEY}
+
+
+def owner_of(path: Path) -> tuple[str, str, int] | None:
+    """(worker, host, pid) of a journal file `<host>-<pid>-<token>.<segment>.jsonl`, or of a spool
+    file `<host>-<pid>.jsonl` an earlier version left."""
+    stem = path.name[: -len(".jsonl")]
+    worker, _, segment = stem.rpartition(".")
+    host_pid, _, token = worker.rpartition("-")
+    host, _, pid = host_pid.rpartition("-")
+    if segment.lstrip("a").isdigit() and len(token) == 8 and pid.isdigit():
+        return worker, host, int(pid)
+    host, _, pid = stem.rpartition("-")
+    return (stem, host, int(pid)) if pid.isdigit() else None
+
+
+@dataclass
+class Adopted:
+    """What the files of dead workers held: rows to write, rows they had dropped, lines cut short."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[Entry] = field(default_factory=list)
+    unreadable: int = 0
+
+
+class Journal:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.host = socket.gethostname()
+        self.worker = f"{self.host}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.seq = 0
+        self.segment = 0
+        self.closed: list[Path] = []  # closed segments and adopted files, removed once committed
+        self._fd: int | None = None
+        self._adopted = 0
+        self._lock = threading.Lock()
+
+    def _path(self, segment: str) -> Path:
+        return self.directory / f"{self.worker}.{segment}.jsonl"
+
+    def _write(self, line: str) -> None:
+        if self._fd is None:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = self._path(str(self.segment))
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.write(self._fd, (line + "\n").encode())
+
+    def append(self, row: dict[str, Any], into: queue.SimpleQueue[tuple[str, dict[str, Any]]]) -> None:
+        """Journal the row, then queue it (under one lock: a closed segment's rows are all queued)."""
+        with self._lock:
+            self.seq += 1
+            row = {**row, ENTRY_KEY: [self.worker, self.seq]}
+            try:
+                self._write(_encode(row))
+            except OSError as exc:  # a full disk: the row is still kept in memory
+                log.warning("usage event not journalled (%s)", exc)
+            into.put(("usage", row))
+
+    def note_dropped(self, entries: Iterable[Entry]) -> None:
+        lines = [json.dumps({"dropped": list(e)}) for e in entries]
+        if not lines:
+            return
+        with self._lock:
+            try:
+                self._write("\n".join(lines))
+            except OSError as exc:
+                log.warning("dropped usage events not journalled (%s)", exc)
+
+    def close_segment(self) -> None:
+        """Start a new segment; the closed one is removed once a flush committed it."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+                self.closed.append(self._path(str(self.segment)))
+                self.segment += 1
+
+    def committed(self, paths: list[Path]) -> None:
+        """Those files' rows are in the database (or counted dropped): they are not needed any more."""
+        for path in paths:
+            path.unlink(missing_ok=True)
+            self.closed.remove(path)
+
+    def adopt(self) -> Adopted:
+        """The rows of every dead worker's journal on this host, each file claimed by one adopter."""
+        found = Adopted()
+        if not self.directory.is_dir():
+            return found
+        for path in sorted(self.directory.glob("*.jsonl")):
+            owner = owner_of(path)
+            if owner is None or owner[0] == self.worker or owner[1] != self.host or pid_alive(owner[2]):
+                continue
+            self._adopted += 1
+            claimed = self._path(f"a{self._adopted}")
+            try:
+                path.rename(claimed)
+            except FileNotFoundError:  # another worker claimed it first
+                continue
+            self.closed.append(claimed)
+            for line in claimed.read_text().splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    row = _decode(line)
+                except ValueError:  # a line cut short (not by a kill: a write is whole or absent)
+                    found.unreadable += 1
+                    continue
+                if "dropped" in row:
+                    found.dropped.append((str(row["dropped"][0]), int(row["dropped"][1])))
+                elif "_dropped" in row:  # an earlier version's spool: a count of events it dropped
+                    found.unreadable += int(row["_dropped"])
+                else:
+                    found.rows.append(row)
+        dropped = set(found.dropped)
+        found.rows = [r for r in found.rows if entry_of(r) not in dropped]
+        return found
+
+
+def unwritten(
+    session: Session, rows: list[dict[str, Any]], dropped: list[Entry]
+) -> tuple[list[dict[str, Any]], int]:
+    """Of these rows, those past their journal's mark; of the dropped entries, how many are past it.
+    Moves the marks past all of them, in the caller's transaction."""
+    workers = {e[0] for e in (*filter(None, map(entry_of, rows)), *dropped)}
+    if not workers:
+        return rows, len(dropped)
+    marks = {
+        m.worker: m
+        for m in session.scalars(select(UsageJournalMark).where(UsageJournalMark.worker.in_(workers)))
+    }
+
+    def fresh(entry: Entry | None) -> bool:
+        return entry is None or entry[0] not in marks or entry[1] > marks[entry[0]].seq
+
+    kept = [r for r in rows if fresh(entry_of(r))]
+    counted = sum(1 for e in dropped if fresh(e))
+    highest: dict[str, int] = {}
+    for worker, seq in (*filter(None, map(entry_of, rows)), *dropped):
+        highest[worker] = max(seq, highest.get(worker, 0))
+    now = datetime.now(UTC)
+    for worker, seq in highest.items():
+        mark = marks.get(worker)
+        if mark is None:
+            session.add(UsageJournalMark(worker=worker, seq=seq, updated_at=now))
+        elif seq > mark.seq:
+            mark.seq, mark.updated_at = seq, now
+    return kept, counted
+
+
+def forget(session: Session, worker: str) -> None:
+    """A worker that exits with its journal empty takes its mark along; old marks go too."""
+    old = UsageJournalMark.updated_at < datetime.now(UTC) - MARKS_KEPT
+    session.execute(delete(UsageJournalMark).where((UsageJournalMark.worker == worker) | old))
