@@ -35,7 +35,7 @@ from sqlalchemy import insert, update  # noqa: E402
 from app import db  # noqa: E402
 from app.crypto import load_master_key  # noqa: E402
 from app.models import Model  # noqa: E402
-from app.proxy.supervisor import ProxyState, state_path  # noqa: E402
+from app.runtime.proxy_state import ProxyState, state_path  # noqa: E402
 from app.services import providers, users  # noqa: E402
 from app.services.access import Actor  # noqa: E402
 from app.settings import load_settings  # noqa: E402

@@ -40,7 +40,7 @@ from sqlalchemy import select  # noqa: E402
 
 from app import db, monitor  # noqa: E402
 from app.models import Alert, ConfigRevision, as_utc  # noqa: E402
-from app.proxy.supervisor import ProxyState, state_path  # noqa: E402
+from app.runtime.proxy_state import ProxyState, state_path  # noqa: E402
 from benchmarks.proxy_runtime import BIN, Stack, load_client  # noqa: E402
 from tests.pg import free_port  # noqa: E402
 from tests.upstream import FakeUpstream  # noqa: E402

@@ -35,7 +35,7 @@ import yaml  # noqa: E402
 
 from app import db  # noqa: E402
 from app.crypto import load_key_ring, load_master_key  # noqa: E402
-from app.proxy.supervisor import ProxyState, ReloadResult, state_path  # noqa: E402
+from app.runtime.proxy_state import ProxyState, ReloadResult, state_path  # noqa: E402
 from app.services import config, models, providers  # noqa: E402
 from app.services.access import Actor  # noqa: E402
 from app.settings import load_settings  # noqa: E402

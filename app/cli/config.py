@@ -12,8 +12,8 @@ import yaml
 from app import db
 from app.cli.common import Context, confirm, out, table
 from app.errors import LlmAdminError
+from app.runtime import secrets as secrets_service
 from app.services import config, config_import, golive
-from app.services import secrets as secrets_service
 from app.settings import Settings
 from generator import bounded_yaml, files, render, validate
 

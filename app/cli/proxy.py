@@ -7,18 +7,21 @@ import time
 
 from app.cli.common import Context, out
 from app.errors import LlmAdminError
-from app.proxy import supervisor
+from app.runtime import proxy_state
+from app.runtime.processes import child_pids
 from app.services import config, golive
 from generator import files
 
 
 def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
     settings = ctx.settings
-    path = supervisor.state_path(settings)
-    state = supervisor.ProxyState.load(path)
+    path = proxy_state.state_path(settings)
+    state = proxy_state.ProxyState.load(path)
     if args.action == "run":
         if state is not None and state.running:
             raise LlmAdminError(f"a supervisor already runs (pid {state.supervisor_pid}); stop it first")
+        from app.proxy import supervisor  # only `proxy run` loads the supervisor (httpx, the checks)
+
         runner = supervisor.Supervisor(
             settings,
             host=args.host or settings.proxy_host,
@@ -29,7 +32,7 @@ def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
             return runner.run()
         except RuntimeError as exc:
             raise LlmAdminError(str(exc)) from None
-    states = supervisor.replica_states(settings)
+    states = proxy_state.replica_states(settings)
     if not states:
         if args.action == "reload":
             advice = golive.restart_advice(settings)
@@ -39,8 +42,8 @@ def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
         if any(s.master_pid is None for s in states):
             raise LlmAdminError("a supervisor waits for the first config: run `llm-admin config apply`")
         asked = time.time()
-        files.write_atomic(supervisor.reload_request_path(settings), f"{asked}\n", mode=0o644)
-        result = supervisor.wait_for_report(settings, lambda r: r.at > asked)
+        files.write_atomic(proxy_state.reload_request_path(settings), f"{asked}\n", mode=0o644)
+        result = proxy_state.wait_for_report(settings, lambda r: r.at > asked)
         if result is None:
             raise LlmAdminError("the supervisor did not report a reload; see data/logs/proxy.log")
         out(result.message)
@@ -51,8 +54,8 @@ def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
         if state.master_pid is None:
             out(f"supervisor pid {state.supervisor_pid}: waiting for the first `llm-admin config apply`")
             continue
-        workers = supervisor.child_pids(state.master_pid)
-        ready = supervisor.ready_workers(settings, workers)
+        workers = child_pids(state.master_pid)
+        ready = proxy_state.ready_workers(settings, workers)
         out(f"supervisor pid {state.supervisor_pid}, proxy on {state.host}:{state.port}")
         out(f"revision live: {state.live_revision}")
         # a worker counts as serving only once it reported ready (with its keys resolved)

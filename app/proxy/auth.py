@@ -25,8 +25,8 @@ from fastapi import HTTPException, Request
 from litellm.proxy._types import LitellmUserRoles, UserAPIKeyAuth
 
 from app import db
-from app.services import budgets, caller_keys
-from app.services.caller_keys import Verdict
+from app.runtime import budgets, caller_keys
+from app.runtime.caller_keys import Verdict
 from app.settings import load_settings
 
 log = logging.getLogger("llm_admin.auth")

@@ -11,7 +11,7 @@ import threading
 import time
 
 from app import db
-from app.services import budgets
+from app.runtime import budgets
 from app.settings import load_settings
 
 log = logging.getLogger("llm_admin.hooks")

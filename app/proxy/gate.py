@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.proxy.auth import MODEL_ROUTES, MODEL_ROUTES_TEXT
-from app.services.caller_keys import looks_like_caller_key
+from app.runtime.caller_keys import looks_like_caller_key
 
 LIVENESS = frozenset({"/health/liveliness", "/health/liveness"})
 Scope = dict[str, Any]

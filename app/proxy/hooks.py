@@ -27,15 +27,13 @@ from typing import Any
 import litellm
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
-from sqlalchemy import insert
 
 from app import db
-from app.models import UsageEvent
 from app.proxy import cost_limit, journal, litellm_fixes
 from app.proxy.auth import APPLICATION_KEY
 from app.proxy.budget_gate import BudgetGate
 from app.proxy.journal import Entry, Journal
-from app.services import alerts, usage
+from app.runtime import alerts, usage
 from app.settings import load_settings
 from generator import render
 from generator.build import REVISION_KEY
@@ -44,7 +42,6 @@ from generator.routes import LOCAL_ONLY_KEY, ROUTE_KEY, ROUTE_PREFIX, STEP_KEY
 log = logging.getLogger("llm_admin.hooks")
 litellm_fixes.apply()
 MAX_BUFFER = 50_000
-BATCH = 500
 FLUSH_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 5.0
 ADOPT_SECONDS = 1.0  # how often the journals of dead workers are looked for
@@ -258,10 +255,8 @@ class EventWriter:
         with db.Session.begin() as session:
             # rows a dead worker had written already are past their journal's mark: skipped
             fresh, lost_fresh = journal.unwritten(session, rows, lost)
-            columns = [journal.columns_of(r) for r in fresh]
-            for start in range(0, len(columns), BATCH):
-                session.execute(insert(UsageEvent), columns[start : start + BATCH])
-            usage.add_to_rollups(session, columns)  # the usage page's daily sums, in the same transaction
+            # with the usage page's daily sums, in the same transaction
+            usage.record_events(session, [journal.columns_of(r) for r in fresh])
             for alert in failovers:
                 alerts.raise_alert(session, **alert)
             dropped = lost_fresh + unjournalled

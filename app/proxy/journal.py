@@ -33,7 +33,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.models import UsageJournalMark
-from app.proxy.processes import pid_alive
+from app.runtime.processes import pid_alive
 
 log = logging.getLogger("llm_admin.hooks")
 ENTRY_KEY = "_journal"  # on a row: [worker, seq], where its journal line is; never a column

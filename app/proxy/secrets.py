@@ -21,7 +21,7 @@ from litellm.integrations.custom_secret_manager import CustomSecretManager
 
 from app import db
 from app.crypto import load_key_ring
-from app.services.secrets import read_stored_secret
+from app.runtime.secrets import read_stored_secret
 from app.settings import load_settings
 from generator.build import stored_secret_ref
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.defaults import PERIODS
 from app.errors import FieldError, ValidationError
 from app.models import Alert, Budget, CallerKey, Provider, Route, UsageEvent, as_utc, utcnow
+from app.runtime.budgets import label, period_bounds
 from app.services import alerts, audit
 from app.services.access import Actor, authorize
 from app.services.rows import check_version, flush_guarded, load
@@ -48,26 +49,6 @@ class BudgetStatus:
     exhausted: bool
     period_start: datetime
     version: int
-
-
-def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
-    """[start, end) of the UTC day or month that holds `now`."""
-    moment = as_utc(now).astimezone(UTC)
-    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "daily":
-        return day, day + timedelta(days=1)
-    start = day.replace(day=1)
-    end = (
-        start.replace(year=start.year + 1, month=1)
-        if start.month == 12
-        else start.replace(month=start.month + 1)
-    )
-    return start, end
-
-
-def label(budget: Budget) -> str:
-    """'route summarizer (daily $10.00)'."""
-    return f"{budget.scope} {budget.target} ({budget.period} ${budget.limit_usd:,.2f})"
 
 
 def spend(session: Session, budget: Budget, now: datetime) -> float:
@@ -386,39 +367,3 @@ def _evaluate_one(session: Session, budget: Budget, now: datetime) -> Alert | No
         provider=budget.target if budget.scope == "provider" else None,
     )
     return alert
-
-
-def exhausted_targets(session: Session, *, now: datetime | None = None) -> tuple[set[str], set[str]]:
-    """(provider names, agent types) whose enforced budget is exhausted in the current period."""
-    moment = now or utcnow()
-    providers: set[str] = set()
-    routes: set[str] = set()
-    rows = session.execute(
-        select(Budget.scope, Budget.target, Budget.period, Budget.alerted_period_start).where(
-            Budget.enforce.is_(True), Budget.exhausted.is_(True)
-        )
-    )
-    for scope, target, period, checked_start in rows:
-        # marked in an earlier period and not checked since: the new period has not spent it yet
-        if checked_start is None or as_utc(checked_start) < period_bounds(period, moment)[0]:
-            continue
-        if scope != "application":  # refused by the caller-key check instead (app/proxy/auth.py)
-            (providers if scope == "provider" else routes).add(target)
-    return providers, routes
-
-
-def exhausted_applications(session: Session, *, now: datetime | None = None) -> dict[str, str]:
-    """Application → the label of its enforced budget that is exhausted in the current period."""
-    moment = now or utcnow()
-    out: dict[str, str] = {}
-    rows = session.scalars(
-        select(Budget).where(
-            Budget.scope == "application", Budget.enforce.is_(True), Budget.exhausted.is_(True)
-        )
-    )
-    for budget in rows:
-        checked = budget.alerted_period_start
-        if checked is None or as_utc(checked) < period_bounds(budget.period, moment)[0]:
-            continue
-        out.setdefault(budget.target, label(budget))
-    return out

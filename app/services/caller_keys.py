@@ -3,12 +3,11 @@
 A key is `llmk_` and 43 random URL-safe characters (32 bytes); it is shown once, when it is made or
 rotated, and kept as its SHA-256 (a 256-bit random secret needs no slow hash) with its first 13
 characters to recognise it. A rotation keeps the previous key working for an overlap window, so a
-deploy can switch without downtime. The proxy reads `verdicts` (app/proxy/auth.py).
+deploy can switch without downtime. The proxy reads `verdicts` (app.runtime.caller_keys).
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,14 +19,18 @@ from sqlalchemy.orm import Session
 from app.defaults import DEFAULT_OVERLAP_SECONDS
 from app.errors import FieldError, NotFoundError, ValidationError
 from app.models import CallerKey, Model, Route, as_utc, utcnow
+from app.runtime.caller_keys import KEY_PREFIX as KEY_PREFIX  # re-exported: what the pages show
+from app.runtime.caller_keys import VISIBLE as VISIBLE
+from app.runtime.caller_keys import hash_key as hash_key
+from app.runtime.caller_keys import scope_text as scope_text
+from app.runtime.caller_keys import verdict_for as verdict_for
+from app.runtime.caller_keys import verdicts as verdicts
 from app.services import audit
 from app.services.access import Actor, authorize
 from app.services.rows import check_version, flush_guarded
 from app.validation import normalize_name
 from generator.routes import ROUTE_PREFIX
 
-KEY_PREFIX = "llmk_"
-VISIBLE = len(KEY_PREFIX) + 8
 MAX_OVERLAP_SECONDS = 30 * 86400
 MAX_NAME = 100
 
@@ -44,47 +47,6 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def hash_key(key: str) -> str:
-    """What is stored and looked up: the SHA-256 of the whole key, in hex."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def looks_like_caller_key(key: str) -> bool:
-    return key.startswith(KEY_PREFIX)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What the proxy needs to judge a request made with one key (current or previous)."""
-
-    key_id: int
-    application: str
-    models: tuple[str, ...]  # () = every model and route
-    rpm: int | None
-    tpm: int | None
-    expires_at: datetime | None  # the key's expiry, or the end of a rotated-out key's overlap
-    enabled: bool
-    revoked: bool
-    rotated_out: bool = False  # the previous key of a rotation
-
-    def refusal(self, now: datetime) -> str | None:
-        """Why this key may not call anything now (the 401 message), or None."""
-        if self.revoked:
-            return f"the caller key of {self.application} was revoked; ask an admin for a new one"
-        if not self.enabled:
-            return f"the caller key of {self.application} is disabled; ask an admin to enable it"
-        if self.expires_at is not None and now >= self.expires_at:
-            what = "was rotated; its overlap ended" if self.rotated_out else "expired"
-            return (
-                f"the caller key of {self.application} {what} at {self.expires_at:%Y-%m-%d %H:%M:%S} "
-                "UTC; use its new key or ask an admin to rotate it"
-            )
-        return None
-
-    def allows(self, model: str) -> bool:
-        return not self.models or model in self.models
-
-
 def state(row: CallerKey, now: datetime | None = None) -> str:
     """active | expired | disabled | revoked."""
     moment = now or utcnow()
@@ -95,42 +57,6 @@ def state(row: CallerKey, now: datetime | None = None) -> str:
     if row.expires_at is not None and as_utc(row.expires_at) <= moment:
         return "expired"
     return "active"
-
-
-def _verdicts_of(row: CallerKey) -> dict[str, Verdict]:
-    base = Verdict(
-        key_id=row.id,
-        application=row.application,
-        models=tuple(row.models or ()),
-        rpm=row.rpm,
-        tpm=row.tpm,
-        expires_at=as_utc(row.expires_at) if row.expires_at else None,
-        enabled=row.enabled,
-        revoked=row.revoked_at is not None,
-    )
-    out = {row.key_hash: base}
-    if row.previous_hash and row.previous_expires_at:
-        overlap_end = as_utc(row.previous_expires_at)
-        if base.expires_at is not None:
-            overlap_end = min(overlap_end, base.expires_at)
-        out[row.previous_hash] = Verdict(**{**base.__dict__, "expires_at": overlap_end, "rotated_out": True})
-    return out
-
-
-def verdicts(session: Session) -> dict[str, Verdict]:
-    """Every key hash (current and in-overlap previous) → its verdict: the proxy's snapshot."""
-    out: dict[str, Verdict] = {}
-    for row in session.scalars(select(CallerKey)):
-        out.update(_verdicts_of(row))
-    return out
-
-
-def verdict_for(session: Session, key_hash: str) -> Verdict | None:
-    """The verdict of one key hash, None when no key has it."""
-    row = session.scalars(
-        select(CallerKey).where(or_(CallerKey.key_hash == key_hash, CallerKey.previous_hash == key_hash))
-    ).first()
-    return _verdicts_of(row).get(key_hash) if row is not None else None
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -489,7 +415,3 @@ def describe_keys(session: Session, *, actor: Actor, now: datetime | None = None
             )
         )
     return out
-
-
-def scope_text(models: tuple[str, ...] | list[str] | None) -> str:
-    return ", ".join(models) if models else "every model and route"

@@ -10,17 +10,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from app import catalog, db
+from app import db
 from app.crypto import KeyRing, load_master_key
-from app.errors import ConflictError, LlmAdminError, NotFoundError, SecretKeyError
-from app.models import ConfigRevision, ConfigSettings, Model, Provider, ProviderCredential, utcnow
+from app.errors import ConflictError, LlmAdminError, NotFoundError
+from app.models import ConfigRevision, utcnow
+from app.runtime import revisions
+from app.runtime.secrets import stored_secrets
 from app.services import audit, health
-from app.services import routes as route_service
 from app.services.access import Actor, authorize
+from app.services.config_input import get_settings_row as get_settings_row  # re-exported: the settings row
+from app.services.config_input import load_input
 from app.settings import Settings
 from generator import build, diff, files, render, snapshot, validate
 
@@ -52,110 +55,8 @@ class Plan:
     rows: build.ConfigInput | None = None  # what it was rendered from
 
 
-def provider_row(provider: Provider) -> build.ProviderRow:
-    ptype = catalog.PROVIDER_TYPES[provider.type]
-    secrets = tuple(
-        build.SecretRow(c.field, None if c.ciphertext else c.env_var)
-        for c in provider.credentials
-        if c.ciphertext or c.env_var
-    )
-    secret_fields = {s.field for s in secrets}
-    return build.ProviderRow(
-        id=provider.id,
-        name=provider.name,
-        type=provider.type,
-        litellm_provider=ptype.litellm_provider,
-        base_url=ptype.api_base(provider.base_url),
-        endpoints={
-            mode: build.Endpoint(ptype.litellm_prefix(mode), ptype.api_base(provider.base_url, mode))
-            for mode in {m for m, _ in (*ptype.mode_paths, *ptype.mode_prefixes)}
-        },
-        params=ptype.deployment_params(dict(provider.params or {}), has_api_key="api_key" in secret_fields),
-        secrets=secrets,
-        rpm=provider.rpm,
-        tpm=provider.tpm,
-        timeout_seconds=provider.timeout_seconds,
-        is_local=provider.is_local,
-    )
-
-
-def model_row(model: Model) -> build.ModelRow:
-    return build.ModelRow(
-        id=model.id,
-        provider_id=model.provider_id,
-        identifier=model.identifier,
-        alias=model.alias,
-        input_cost_per_1m=model.input_cost_per_1m,
-        output_cost_per_1m=model.output_cost_per_1m,
-        context_window=model.context_window,
-        max_output_tokens=model.max_output_tokens,
-        mode=model.mode,
-        extra_params=dict(model.extra_params or {}),
-        extra_model_info=dict(model.extra_model_info or {}),
-    )
-
-
-def get_settings_row(session: Session) -> ConfigSettings:
-    row = session.get(ConfigSettings, 1)
-    if row is None:
-        row = ConfigSettings(id=1)
-        session.add(row)
-        session.flush()
-    return row
-
-
-def load_input(session: Session, *, routes: bool = True) -> build.ConfigInput:
-    """The generator's input: enabled, non-deleted providers, their enabled models, enabled routes."""
-    providers = list(
-        session.scalars(
-            select(Provider)
-            .options(selectinload(Provider.credentials))
-            .where(Provider.enabled.is_(True), Provider.deleted_at.is_(None))
-        )
-    )
-    ids = [p.id for p in providers]
-    models = session.scalars(select(Model).where(Model.enabled.is_(True), Model.provider_id.in_(ids)))
-    row = session.get(ConfigSettings, 1)
-    settings = (
-        build.GlobalRow(
-            router_settings=dict(row.router_settings or {}),
-            litellm_settings=dict(row.litellm_settings or {}),
-            general_settings=dict(row.general_settings or {}),
-            extra=dict(row.extra or {}),
-        )
-        if row
-        else build.GlobalRow()
-    )
-    down = health.down_provider_ids(session)
-    return build.ConfigInput(
-        providers=tuple(dataclasses.replace(provider_row(p), down=p.id in down) for p in providers),
-        models=tuple(model_row(m) for m in models),
-        settings=settings,
-        routes=route_service.route_rows(session) if routes else (),
-    )
-
-
 def next_revision_number(session: Session) -> int:
     return int(session.scalar(select(func.max(ConfigRevision.number))) or 0) + 1
-
-
-def stored_secrets(session: Session, *, ring: KeyRing) -> tuple[set[str], set[str]]:
-    """(every stored secret's name, the names this key ring can decrypt)."""
-    stored: set[str] = set()
-    readable: set[str] = set()
-    for pid, field_name, token in session.execute(
-        select(ProviderCredential.provider_id, ProviderCredential.field, ProviderCredential.ciphertext).where(
-            ProviderCredential.ciphertext.is_not(None)
-        )
-    ):
-        name = build.stored_secret_env(pid, field_name)
-        stored.add(name)
-        try:
-            if ring.can_decrypt(token or ""):
-                readable.add(name)
-        except SecretKeyError:  # a corrupt row is one more problem to list, not a crash
-            pass
-    return stored, readable
 
 
 def plan(
@@ -297,13 +198,8 @@ def _write_revision(
 
 
 def _set_status(number: int, status: str, message: str | None, *, only_if: str, **values: Any) -> None:
-    """Move a revision on, unless the supervisor has already moved it further (to live or failed)."""
     with db.Session.begin() as session:
-        session.execute(
-            update(ConfigRevision)
-            .where(ConfigRevision.number == number, ConfigRevision.status == only_if)
-            .values(status=status, message=message, **values)
-        )
+        revisions.set_status(session, number, status, message, only_if=only_if, **values)
 
 
 def history(session: Session, *, limit: int = 50) -> list[ConfigRevision]:

@@ -9,13 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from app.crypto import load_master_key
+from app.runtime import proxy_state
+from app.runtime.proxy_state import ProxyState
 from app.settings import Settings
-
-if TYPE_CHECKING:
-    from app.proxy.supervisor import ProxyState
 
 STOCK_RESTART = "docker compose restart litellm"
 # how long an apply waits for a supervisor that is still starting (`llm-admin proxy run` imports
@@ -55,16 +53,8 @@ class GoLive:
         return self.outcome in ("live", "waiting_restart", "starting")
 
 
-def _supervisor() -> Any:
-    """The supervisor module, imported on first use: it brings httpx and the proxy's checks, which
-    commands that only read rows (and the dashboard's other pages) need not load."""
-    from app.proxy import supervisor
-
-    return supervisor
-
-
 def _running_supervisors(settings: Settings) -> list[ProxyState]:
-    return [] if settings.proxy_mode == "stock" else _supervisor().replica_states(settings)
+    return [] if settings.proxy_mode == "stock" else proxy_state.replica_states(settings)
 
 
 def needs_restart(settings: Settings) -> bool:
@@ -79,7 +69,7 @@ def restart_loads(settings: Settings, status: ProxyStatus) -> bool:
 
 def served_revision(settings: Settings) -> int | None:
     """The newest revision stamp the proxy answers with, or None when it does not answer."""
-    served = _supervisor().served_revisions(
+    served = proxy_state.served_revisions(
         settings.proxy_host, settings.proxy_port, load_master_key(settings) or ""
     )
     return max((r for r in served or () if isinstance(r, int)), default=None)
@@ -171,10 +161,10 @@ def go_live(
     if not states:
         return _not_supervised(settings, number, startup_wait)
     first_start = any(s.live_revision is None for s in states)
-    wait = _supervisor().START_DEADLINE + FIRST_START_EXTRA_WAIT if first_start else None
+    wait = proxy_state.START_DEADLINE + FIRST_START_EXTRA_WAIT if first_start else None
     if first_start:
         notify(f"The proxy is starting on revision {number}: waiting up to {wait:g} s…")
-    result = _supervisor().wait_for_report(settings, lambda r: r.revision == number, seconds=wait)
+    result = proxy_state.wait_for_report(settings, lambda r: r.revision == number, seconds=wait)
     if result is None:
         return GoLive(
             number,

@@ -18,8 +18,8 @@ import yaml
 from sqlalchemy.orm import Session
 
 from app.crypto import KeyRing, load_master_key
+from app.runtime.secrets import export_env
 from app.services import config
-from app.services.secrets import export_env
 from app.settings import Settings
 from generator import files, validate
 from generator.build import MASTER_KEY_ENV

@@ -20,6 +20,7 @@ from app.errors import FieldError, NotFoundError, ValidationError
 from app.models import ConfigSettings, Model, Provider, Route, utcnow
 from app.services import audit
 from app.services.access import Actor, authorize
+from app.services.config_input import get_settings_row, load_input
 from app.services.rows import check_version, flush_guarded
 from generator import build, render
 from generator.build import REVISION_KEY
@@ -65,21 +66,6 @@ def default_fallbacks(session: Session) -> list[str]:
     """The `default_fallbacks` in force: tried for any model group without fallbacks of its own."""
     row = session.get(ConfigSettings, 1)
     return list((row.router_settings or {}).get("default_fallbacks") or []) if row else []
-
-
-def route_row(route: Route) -> RouteRow:
-    return RouteRow(
-        agent_type=route.agent_type,
-        model=route.model,
-        fallbacks=tuple(route.fallbacks or ()),
-        max_cost_usd=route.max_cost_usd,
-        local_only=route.local_only,
-        weights={k: dict(v) for k, v in (route.weights or {}).items()},
-    )
-
-
-def route_rows(session: Session) -> tuple[RouteRow, ...]:
-    return tuple(route_row(r) for r in list_routes(session) if r.enabled)
 
 
 def save_route(
@@ -177,8 +163,6 @@ def route_errors(session: Session, candidate: RouteRow) -> list[FieldError]:
 
 def _build_with(session: Session, candidate: RouteRow) -> tuple[dict[str, Any], list[FieldError]]:
     """The config built from today's rows with this route as the only one, and its problems."""
-    from app.services.config import load_input  # config imports this module for its input
-
     rows = dataclasses.replace(load_input(session, routes=False), routes=(candidate,))
     try:
         return build.build_config(rows, revision=0), []
@@ -288,8 +272,6 @@ def _snapshot(route: Route) -> dict[str, Any]:
 
 def set_default_fallbacks(session: Session, *, actor: Actor, aliases: list[str]) -> list[str]:
     """LiteLLM's `default_fallbacks`: tried, in order, for any model group without its own fallbacks."""
-    from app.services.config import get_settings_row, load_input
-
     authorize(actor, "edit")
     names = [a.strip() for a in aliases]
     known = {m.alias for m in load_input(session, routes=False).models}

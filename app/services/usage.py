@@ -2,8 +2,8 @@
 
 Every usage event also adds to `usage_rollups` (a cube over provider, model group and route per UTC
 day) and, when it succeeded with a known latency, to `usage_latency_rollups` (a histogram with
-buckets about 1% wide), in the transaction that inserts it (`add_to_rollups`, called by the proxy's
-event writer). The page's questions then read one grain's rows for the range: a few thousand rows at
+buckets about 1% wide), in the transaction that inserts it (`app.runtime.usage`, called by the
+proxy's event writer). The page's questions then read one grain's rows for the range: a few thousand rows at
 most, however many millions of events there are. Sums and counts are exact; p50/p95 are the
 nearest-rank percentiles of successful requests, exact when the rank falls on a bucket's smallest or
 largest value (so for a handful of requests), else within 0.5%. Days are UTC days.
@@ -14,13 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Date, Integer, Select, case, cast, delete, func, insert, literal, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -31,22 +30,22 @@ from app.models import (
     UsageEvent,
     UsageLatencyRollup,
     UsageRollup,
-    as_utc,
     utcnow,
+)
+from app.runtime.usage import (
+    APP_SUMS,
+    GRAINS,
+    LATENCY_GRAINS,
+    LOG_GAMMA,
+    MIN_LATENCY_MS,
+    MODEL_GROUP,
+    PROVIDER,
+    ROUTE,
+    SUMS,
+    bucket_value,
 )
 from app.services.budgets import BudgetStatus, period_bounds, status_of
 from generator.routes import ROUTE_PREFIX
-
-# grain bits: which dimensions a rollup row keeps
-PROVIDER, MODEL_GROUP, ROUTE = 1, 2, 4
-GRAINS = tuple(range(8))
-LATENCY_GRAINS = (0, PROVIDER, ROUTE, PROVIDER | ROUTE)
-# latency buckets: (GAMMA^(b-1), GAMMA^b] ms; the middle value is within 0.5% of any value in it
-GAMMA = 1.01
-LOG_GAMMA = math.log(GAMMA)
-MIN_LATENCY_MS = 0.01
-_CHUNK = 500
-_SUMS = ("requests", "failures", "fallbacks", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
 @dataclass(frozen=True)
@@ -90,164 +89,6 @@ class UsageReport:
     @property
     def empty(self) -> bool:
         return self.totals.requests == 0
-
-
-# --- writing ------------------------------------------------------------------------------
-
-
-def latency_bucket(latency_ms: float) -> int:
-    """The histogram bucket of a latency."""
-    return math.ceil(math.log(max(latency_ms, MIN_LATENCY_MS)) / LOG_GAMMA)
-
-
-def bucket_value(bucket: int) -> float:
-    """The value a bucket stands for: within 0.5% of every latency in it."""
-    return 2 * GAMMA**bucket / (GAMMA + 1)
-
-
-def _day(moment: datetime) -> date:
-    return as_utc(moment).astimezone(UTC).date()
-
-
-def add_to_rollups(session: Session, events: Iterable[Mapping[str, Any]]) -> None:
-    """Add usage events (UsageEvent column values, as the proxy hook builds them) to the rollups.
-
-    Summed per key in Python first, then upserted with one statement per table, keys in a fixed
-    order so that two writers adding to the same rows wait for each other instead of deadlocking.
-    """
-    cube: dict[tuple[int, date, str, str, str], list[Any]] = {}
-    histogram: dict[tuple[int, date, str, str, int], list[Any]] = {}
-    events_list = list(events)
-    for event in events_list:
-        day = _day(event.get("at") or utcnow())
-        dims = (event.get("provider") or "", event.get("model_group") or "", event.get("route") or "")
-        ok = event.get("status") == "success"
-        values = (
-            1,
-            # a request refused by its caller key (auth, scope, limits, budget) is no provider's failure
-            1 if event.get("status") == "failure" else 0,
-            1 if event.get("fallback") else 0,
-            int(event.get("prompt_tokens") or 0),
-            int(event.get("completion_tokens") or 0),
-            float(event.get("cost_usd") or 0.0),
-        )
-        for grain in GRAINS:
-            key = (grain, day, *_kept(grain, *dims))
-            sums = cube.get(key)
-            if sums is None:
-                cube[key] = list(values)
-            else:
-                for i, value in enumerate(values):
-                    sums[i] += value
-        latency = event.get("latency_ms")
-        if ok and latency is not None:
-            ms = float(latency)
-            bucket = latency_bucket(ms)
-            for grain in LATENCY_GRAINS:
-                provider, _, route = _kept(grain, *dims)
-                seen = histogram.setdefault((grain, day, provider, route, bucket), [0, ms, ms])
-                seen[0] += 1
-                seen[1], seen[2] = min(seen[1], ms), max(seen[2], ms)
-    cube_rows = [
-        dict(zip(("grain", "day", "provider", "model_group", "route", *_SUMS), (*key, *sums), strict=True))
-        for key, sums in sorted(cube.items())
-    ]
-    hist_rows = [
-        {
-            "grain": g,
-            "day": d,
-            "provider": p,
-            "route": r,
-            "bucket": b,
-            "requests": n,
-            "min_ms": lo,
-            "max_ms": hi,
-        }
-        for (g, d, p, r, b), (n, lo, hi) in sorted(histogram.items())
-    ]
-    _upsert(session, UsageRollup, dict.fromkeys(_SUMS, "sum"), cube_rows)
-    _upsert(session, UsageLatencyRollup, {"requests": "sum", "min_ms": "min", "max_ms": "max"}, hist_rows)
-    _add_application_rollups(session, events_list)
-
-
-_APP_SUMS = (
-    "requests",
-    "failures",
-    "refused",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "latency_ms_sum",
-)
-
-
-def _add_application_rollups(session: Session, events: Iterable[Mapping[str, Any]]) -> None:
-    """Per day and caller application ("" for the master key): what the Keys page shows."""
-    sums: dict[tuple[date, str], list[Any]] = {}
-    for event in events:
-        key = (_day(event.get("at") or utcnow()), event.get("application") or "")
-        status = event.get("status")
-        ok = status == "success"
-        values = (
-            1,
-            1 if status == "failure" else 0,
-            1 if status == "refused" else 0,
-            int(event.get("prompt_tokens") or 0),
-            int(event.get("completion_tokens") or 0),
-            float(event.get("cost_usd") or 0.0),
-            float(event.get("latency_ms") or 0.0) if ok else 0.0,
-        )
-        seen = sums.setdefault(key, [0] * len(values))
-        for i, value in enumerate(values):
-            seen[i] += value
-    rows = [
-        {"day": day, "application": app, **dict(zip(_APP_SUMS, values, strict=True))}
-        for (day, app), values in sorted(sums.items())
-    ]
-    _upsert(session, UsageApplicationRollup, dict.fromkeys(_APP_SUMS, "sum"), rows)
-
-
-def _kept(grain: int, provider: str, group: str, route: str) -> tuple[str, str, str]:
-    """The dimensions a grain keeps; "" for those it sums over."""
-    return (
-        provider if grain & PROVIDER else "",
-        group if grain & MODEL_GROUP else "",
-        route if grain & ROUTE else "",
-    )
-
-
-def _upsert(session: Session, model: Any, combine: Mapping[str, str], rows: list[dict[str, Any]]) -> None:
-    """Insert rows, or combine them with the rows already there ("sum", "min" or "max" per column)."""
-    table = model.__table__
-    dialect = session.get_bind().dialect.name
-    upsert: Any
-    if dialect == "postgresql":
-        upsert, least, greatest = postgresql.insert, "least", "greatest"
-    elif dialect == "sqlite":
-        upsert, least, greatest = sqlite.insert, "min", "max"  # scalar when given two arguments
-    else:  # pragma: no cover - the two backends we support
-        raise NotImplementedError(f"usage rollups need SQLite or PostgreSQL, not {dialect}")
-    how: dict[str, Callable[[Any, Any], Any]] = {
-        "sum": lambda old, new: old + new,
-        "min": getattr(func, least),
-        "max": getattr(func, greatest),
-    }
-    if not rows:
-        return
-    stmt = upsert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[c.name for c in table.primary_key.columns],
-        set_={name: how[kind](table.c[name], stmt.excluded[name]) for name, kind in combine.items()},
-    )
-    # one statement, many parameter sets: compiled once (and cached), sent in batches by the driver
-    session.execute(stmt, rows)
-
-
-def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
-    """Insert usage events and add them to the rollups, in the caller's transaction."""
-    for start in range(0, len(events), _CHUNK):
-        session.execute(insert(UsageEvent), [dict(e) for e in events[start : start + _CHUNK]])
-    add_to_rollups(session, events)
 
 
 def _day_sql(session: Session) -> ColumnElement[Any]:
@@ -301,7 +142,7 @@ def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
     finest = PROVIDER | MODEL_GROUP | ROUTE
     session.execute(
         insert(UsageRollup).from_select(
-            ["grain", "day", "provider", "model_group", "route", *_SUMS],
+            ["grain", "day", "provider", "model_group", "route", *SUMS],
             select(
                 literal(finest),
                 e.c.day,
@@ -369,7 +210,7 @@ def _rebuild_application_rollups(session: Session, since: date | None) -> None:
     e = events.subquery()
     session.execute(
         insert(UsageApplicationRollup).from_select(
-            ["day", "application", *_APP_SUMS],
+            ["day", "application", *APP_SUMS],
             select(
                 e.c.day,
                 e.c.application,
@@ -394,8 +235,8 @@ def _coarser(model: Any, source: int, grain: int, since: date | None) -> tuple[l
     columns: list[Any] = [literal(grain), model.day]
     columns += [getattr(model, name) if grain & bits[name] else literal("") for name in dims]
     if model is UsageRollup:
-        names = list(_SUMS)
-        columns += [func.sum(getattr(model, name)) for name in _SUMS]
+        names = list(SUMS)
+        columns += [func.sum(getattr(model, name)) for name in SUMS]
     else:
         names = ["bucket", "requests", "min_ms", "max_ms"]
         columns += [model.bucket, func.sum(model.requests), func.min(model.min_ms), func.max(model.max_ms)]
@@ -429,7 +270,7 @@ def _filtered(model: Any, grain: int, start: date, end: date, provider: str | No
 
 
 def _sum_columns() -> list[Any]:
-    return [func.coalesce(func.sum(getattr(UsageRollup, name)), 0) for name in _SUMS]
+    return [func.coalesce(func.sum(getattr(UsageRollup, name)), 0) for name in SUMS]
 
 
 def _row(key: str | date, sums: Sequence[Any]) -> UsageRow:
@@ -501,7 +342,7 @@ def usage_report(
     }
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     by_day = [daily.get(day, UsageRow(day)) for day in days]
-    totals = _row("total", [sum(getattr(r, name) for r in by_day) for name in _SUMS])
+    totals = _row("total", [sum(getattr(r, name) for r in by_day) for name in SUMS])
     histogram = [
         (int(bucket), int(count), float(low), float(high))
         for bucket, count, low, high in session.execute(
@@ -589,7 +430,7 @@ def usage_by_application(session: Session, *, start: date, end: date) -> list[Ap
     _check_range(start, end)
     r = UsageApplicationRollup
     rows = session.execute(
-        select(r.application, *(func.coalesce(func.sum(getattr(r, name)), 0) for name in _APP_SUMS))
+        select(r.application, *(func.coalesce(func.sum(getattr(r, name)), 0) for name in APP_SUMS))
         .where(r.day >= start, r.day <= end)
         .group_by(r.application)
     ).all()
@@ -617,7 +458,7 @@ def export_application_csv(session: Session, *, start: date, end: date) -> str:
     _check_range(start, end)
     r = UsageApplicationRollup
     query = (
-        select(r.day, r.application, *(getattr(r, name) for name in _APP_SUMS))
+        select(r.day, r.application, *(getattr(r, name) for name in APP_SUMS))
         .where(r.day >= start, r.day <= end)
         .order_by(r.day, r.application)
     )
@@ -676,7 +517,7 @@ def export_csv(
             UsageRollup.provider,
             UsageRollup.model_group,
             UsageRollup.route,
-            *(getattr(UsageRollup, name) for name in _SUMS),
+            *(getattr(UsageRollup, name) for name in SUMS),
         )
         .where(*_filtered(UsageRollup, grain, start, end, provider, route))
         .order_by(UsageRollup.day, UsageRollup.provider, UsageRollup.model_group, UsageRollup.route)

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from app.models import Alert, UsageEvent
-from app.proxy.supervisor import ProxyState
+from app.runtime.proxy_state import ProxyState
 from app.services.config import get_settings_row
 from tests.e2e.proxy import BIN, ProxyFailed, proxy_env, running
 from tests.pg import free_port

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, func, select
 
 from app.crypto import generate_key
 from app.models import Alert, UsageEvent
-from app.proxy.supervisor import child_pids
+from app.runtime.processes import child_pids
 from tests.e2e.supervised import Load, Supervised, add_model, add_provider, llm_admin, supervised, wait_for
 from tests.pg import PostgresServer, start_postgres
 from tests.upstream import FakeUpstream

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from app.crypto import generate_key
-from app.proxy.supervisor import ProxyState, state_path
+from app.runtime.proxy_state import ProxyState, state_path
 from app.settings import load_settings
 from tests.e2e.proxy import running
 from tests.e2e.supervised import BIN, Load, add_model, add_provider, llm_admin, wait_for

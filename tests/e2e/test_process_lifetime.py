@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.proxy.processes import pid_alive
-from app.proxy.supervisor import child_pids
+from app.runtime.processes import child_pids, pid_alive
 from tests.e2e.proxy import running
 from tests.e2e.supervised import (
     BIN,

@@ -15,6 +15,7 @@ from app.cli import main
 from app.crypto import KeyRing
 from app.errors import ConflictError, PermissionDenied, ValidationError
 from app.models import Alert, AuditEntry, Budget, Route, UsageEvent
+from app.runtime import budgets as runtime_budgets
 from app.services import budgets, providers
 from app.services.access import Actor
 
@@ -270,7 +271,7 @@ def test_two_checks_at_once_alert_once(db_url: str, ring: KeyRing, admin: Actor)
 
 def budgets_exhausted(now: datetime) -> tuple[set[str], set[str]]:
     with db.Session.begin() as session:
-        return budgets.exhausted_targets(session, now=now)
+        return runtime_budgets.exhausted_targets(session, now=now)
 
 
 def test_exhausted_targets_are_the_enforced_exhausted_budgets(

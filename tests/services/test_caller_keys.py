@@ -11,6 +11,7 @@ from sqlalchemy import select
 from app import db
 from app.errors import PermissionDenied, ValidationError
 from app.models import AuditEntry, CallerKey, UsageApplicationRollup
+from app.runtime import usage as usage_sink
 from app.services import caller_keys, usage
 from app.services.access import Actor
 
@@ -97,7 +98,7 @@ def test_a_revoked_key_is_refused_and_cannot_be_enabled_again(db_url: str, admin
 def test_usage_is_summed_per_application_and_refusals_are_not_failures(db_url: str) -> None:
     base = {"at": NOW, "prompt_tokens": 1, "completion_tokens": 2, "cost_usd": 0.5, "latency_ms": 10.0}
     with db.Session.begin() as session:
-        usage.record_events(
+        usage_sink.record_events(
             session,
             [
                 {**base, "status": "success", "application": "a", "provider": "p"},

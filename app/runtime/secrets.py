@@ -1,4 +1,4 @@
-"""Run-time resolution of stored secrets by their os.environ/ name (used by the proxy and export-env)."""
+"""Stored secrets at run time: resolved by their os.environ/ name (the proxy, export-env) and listed."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.crypto import KeyRing
+from app.errors import SecretKeyError
 from app.models import Provider, ProviderCredential
 from generator.build import stored_secret_env, stored_secret_ref
 
@@ -35,3 +36,22 @@ def export_env(session: Session, *, ring: KeyRing, provider_ids: set[int] | None
             if cred.ciphertext:
                 values[stored_secret_env(provider.id, cred.field)] = ring.decrypt(cred.ciphertext)
     return values
+
+
+def stored_secrets(session: Session, *, ring: KeyRing) -> tuple[set[str], set[str]]:
+    """(every stored secret's name, the names this key ring can decrypt)."""
+    stored: set[str] = set()
+    readable: set[str] = set()
+    for pid, field_name, token in session.execute(
+        select(ProviderCredential.provider_id, ProviderCredential.field, ProviderCredential.ciphertext).where(
+            ProviderCredential.ciphertext.is_not(None)
+        )
+    ):
+        name = stored_secret_env(pid, field_name)
+        stored.add(name)
+        try:
+            if ring.can_decrypt(token or ""):
+                readable.add(name)
+        except SecretKeyError:  # a corrupt row is one more problem to list, not a crash
+            pass
+    return stored, readable
