@@ -256,123 +256,192 @@ def _mode(info: dict[str, Any], route: str, mode_of: Callable[[str], str | None]
     return str(stated) if stated is not None else mode_of(route)
 
 
-def adopt(
-    config: Any,
-    *,
-    prefixes: dict[str, str],
-    provider_of: Callable[[str], str | None] = lambda model: None,
-    mode_of: Callable[[str], str | None] = lambda model: None,
-    secret_fields: dict[str, set[str]] | None = None,
-    keep_behaviour: bool = False,
-) -> Adoption:
-    """Map a LiteLLM config onto providers and models.
-
-    `prefixes` maps our types to LiteLLM prefixes; `provider_of` names the LiteLLM provider of a
-    bare model name (LiteLLM's own resolution, as for `model: gpt-4o`); `mode_of` the cost map's mode
-    of `provider/model`; `secret_fields` the secret fields each of our types stores; `keep_behaviour`
-    keeps LiteLLM's defaults where the file sets none instead of llm-admin's failover defaults.
-    """
+def _model_list(config: Any) -> list[Any]:
+    """The config's model_list (empty when it has none); AdoptError when the file is no LiteLLM config."""
     if not isinstance(config, dict) or not isinstance(config.get("model_list") or [], list):
         raise AdoptError(
             ["the file is not a LiteLLM config: it needs to be a mapping, its model_list a list"]
         )
-    warnings: list[str] = []
-    problems: list[str] = []
+    return config.get("model_list") or []
+
+
+def _read_deployment(
+    deployment: Any, where: str, warnings: list[str], problems: list[str]
+) -> tuple[str, str, dict[str, Any], dict[str, Any]] | None:
+    """(alias, model, litellm_params, model_info) copied from one model_list entry; None if unusable."""
+    if not isinstance(deployment, dict) or not isinstance(deployment.get("litellm_params"), dict):
+        problems.append(f"{where}: needs model_name and litellm_params")
+        return None
+    params = copy.deepcopy(deployment["litellm_params"])
+    info = copy.deepcopy(deployment.get("model_info") or {})
+    for key, value in deployment.items():
+        if key in ("rpm", "tpm"):
+            params.setdefault(key, value)  # older configs put limits here; LiteLLM's router reads both
+        elif key not in ("model_name", "litellm_params", "model_info"):
+            warnings.append(f"{where}: '{key}' next to litellm_params is not a LiteLLM key; not imported")
+    alias = str(deployment.get("model_name") or "").strip()
+    model = params.pop("model", None)
+    if not alias or not isinstance(model, str):
+        problems.append(f"{where}: needs model_name and litellm_params.model")
+        return None
+    if alias.startswith(ROUTE_PREFIX):
+        problems.append(f"{where}: model_name '{alias}' starts with '{ROUTE_PREFIX}', reserved for routes")
+        return None
+    return alias, model, params, info
+
+
+def _base_url(params: dict[str, Any]) -> Any:
+    """The api_base popped from params; an os.environ/ one stays in params (LiteLLM resolves it)."""
+    base_url = params.pop("api_base", None)
+    if isinstance(base_url, str) and base_url.startswith(ENV_REF):
+        params["api_base"], base_url = base_url, None  # resolved by LiteLLM at run time: keep as is
+    return base_url
+
+
+def _secrets(
+    params: dict[str, Any],
+    *,
+    prefix: str,
+    type_id: str,
+    storable: set[str],
+    where: str,
+    warnings: list[str],
+    problems: list[str],
+) -> list[SecretSource]:
+    """The secrets popped from params that the type stores; one it cannot store is a problem."""
+    secrets = []
+    for f in SECRET_FIELDS:
+        value = params.get(f)
+        if value in (None, "") or (f not in storable and str(value).startswith(ENV_REF)):
+            continue  # empty, or a reference this type does not store: kept verbatim in the params
+        if f not in storable:
+            problems.append(
+                f"{where}: {f} on a {prefix}/ deployment: llm-admin's {type_id} type stores "
+                f"no {f}; make it {f}: os.environ/NAME (kept as written) and import again"
+            )
+            params.pop(f)
+            continue
+        secrets.append(_secret(f, params.pop(f), warnings, where))
+    return secrets
+
+
+def _kept_params_problems(
+    provider_params: dict[str, Any], params: dict[str, Any], base_url: Any, where: str
+) -> list[str]:
+    """A problem for each plain-text secret left among the params stored and rendered as they are."""
+    # kept params are stored and rendered as they are: a plain secret among them would leak
+    kept = {**provider_params, **params}
+    if base_url:
+        kept["api_base"] = base_url
+    return [_cannot_store(where, path) for path in plain_secrets(kept, "litellm_params")]
+
+
+def _provider(
+    providers: list[AdoptedProvider],
+    names: set[str],
+    account: tuple[str, Any, dict[str, Any], list[SecretSource]],
+    alias: str,
+    identifier: str,
+) -> AdoptedProvider:
+    """The provider of this account not yet serving the alias or model, else a new one (appended)."""
+    type_id, base_url, provider_params, secrets = account
+    key = (
+        type_id,
+        base_url,
+        tuple(sorted((s.field, s.value, s.env_var) for s in secrets)),
+        repr(sorted(provider_params.items())),
+    )
+    provider = next(
+        (p for p in providers if p.key == key and alias not in p.aliases and identifier not in p.identifiers),
+        None,
+    )
+    if provider is None:
+        provider = AdoptedProvider(
+            key, _provider_name(type_id, base_url, names), type_id, base_url, provider_params, secrets, {}
+        )
+        providers.append(provider)
+    provider.aliases.add(alias)
+    provider.identifiers.add(identifier)
+    return provider
+
+
+def _model(
+    provider: AdoptedProvider,
+    route: str,
+    identifier: str,
+    alias: str,
+    params: dict[str, Any],
+    info: dict[str, Any],
+    limits: dict[str, Any],
+    mode_of: Callable[[str], str | None],
+) -> AdoptedModel:
+    """The model of one deployment; its prices, window and mode are taken out of params and info."""
+    return AdoptedModel(
+        provider=provider,
+        identifier=identifier,
+        alias=alias,
+        input_cost_per_1m=_price_per_1m("input_cost_per_token", info, params),
+        output_cost_per_1m=_price_per_1m("output_cost_per_token", info, params),
+        context_window=info.pop("max_input_tokens", None),
+        max_output_tokens=info.pop("max_output_tokens", None),
+        mode=_mode(info, route, mode_of),
+        extra_params=params,
+        extra_model_info=info,
+        limits=limits,
+    )
+
+
+def _adopt_models(
+    model_list: list[Any],
+    *,
+    prefixes: dict[str, str],
+    provider_of: Callable[[str], str | None],
+    mode_of: Callable[[str], str | None],
+    secret_fields: dict[str, set[str]] | None,
+    warnings: list[str],
+    problems: list[str],
+) -> tuple[list[AdoptedProvider], list[AdoptedModel]]:
+    """The providers and models of the model_list, in file order (problems and warnings noted)."""
     providers: list[AdoptedProvider] = []
     models: list[AdoptedModel] = []
     names: set[str] = set()
-
-    for index, deployment in enumerate(config.get("model_list") or []):
+    for index, deployment in enumerate(model_list):
         where = f"model_list[{index}]"
-        if not isinstance(deployment, dict) or not isinstance(deployment.get("litellm_params"), dict):
-            problems.append(f"{where}: needs model_name and litellm_params")
+        read = _read_deployment(deployment, where, warnings, problems)
+        if read is None:
             continue
-        params = copy.deepcopy(deployment["litellm_params"])
-        info = copy.deepcopy(deployment.get("model_info") or {})
-        for key, value in deployment.items():
-            if key in ("rpm", "tpm"):
-                params.setdefault(key, value)  # older configs put limits here; LiteLLM's router reads both
-            elif key not in ("model_name", "litellm_params", "model_info"):
-                warnings.append(f"{where}: '{key}' next to litellm_params is not a LiteLLM key; not imported")
-        alias = str(deployment.get("model_name") or "").strip()
-        model = params.pop("model", None)
-        if not alias or not isinstance(model, str):
-            problems.append(f"{where}: needs model_name and litellm_params.model")
-            continue
-        if alias.startswith(ROUTE_PREFIX):
-            problems.append(
-                f"{where}: model_name '{alias}' starts with '{ROUTE_PREFIX}', reserved for routes"
-            )
-            continue
+        alias, model, params, info = read
         prefix, identifier = _split_model(model, params, provider_of)
-        base_url = params.pop("api_base", None)
-        if isinstance(base_url, str) and base_url.startswith(ENV_REF):
-            params["api_base"], base_url = base_url, None  # resolved by LiteLLM at run time: keep as is
+        base_url = _base_url(params)
         type_id = _type_for(prefix, base_url)
         storable = (secret_fields or {}).get(type_id, set(SECRET_FIELDS))
-        secrets = []
-        for f in SECRET_FIELDS:
-            value = params.get(f)
-            if value in (None, "") or (f not in storable and str(value).startswith(ENV_REF)):
-                continue  # empty, or a reference this type does not store: kept verbatim in the params
-            if f not in storable:
-                problems.append(
-                    f"{where} ({alias}): {f} on a {prefix}/ deployment: llm-admin's {type_id} type stores "
-                    f"no {f}; make it {f}: os.environ/NAME (kept as written) and import again"
-                )
-                params.pop(f)
-                continue
-            secrets.append(_secret(f, params.pop(f), warnings, f"{where} ({alias})"))
+        secrets = _secrets(
+            params,
+            prefix=prefix,
+            type_id=type_id,
+            storable=storable,
+            where=f"{where} ({alias})",
+            warnings=warnings,
+            problems=problems,
+        )
         provider_params = {k: params.pop(k) for k in PROVIDER_PARAMS.get(type_id, ()) if k in params}
         limits = {ours: params.pop(theirs) for theirs, ours in LIMITS.items() if theirs in params}
-        # kept params are stored and rendered as they are: a plain secret among them would leak
-        kept = {**provider_params, **params}
-        if base_url:
-            kept["api_base"] = base_url
-        problems.extend(
-            _cannot_store(f"{where} ({alias}): ", path) for path in plain_secrets(kept, "litellm_params")
-        )
+        problems.extend(_kept_params_problems(provider_params, params, base_url, f"{where} ({alias}): "))
         if prefixes.get(type_id) != prefix:
             params["model"] = model  # keep the original routing prefix (e.g. ollama/ vs ollama_chat/)
-        key = (
-            type_id,
-            base_url,
-            tuple(sorted((s.field, s.value, s.env_var) for s in secrets)),
-            repr(sorted(provider_params.items())),
-        )
-        provider = next(
-            (
-                p
-                for p in providers
-                if p.key == key and alias not in p.aliases and identifier not in p.identifiers
-            ),
-            None,
-        )
-        if provider is None:
-            provider = AdoptedProvider(
-                key, _provider_name(type_id, base_url, names), type_id, base_url, provider_params, secrets, {}
-            )
-            providers.append(provider)
-        provider.aliases.add(alias)
-        provider.identifiers.add(identifier)
+        account = (type_id, base_url, provider_params, secrets)
+        provider = _provider(providers, names, account, alias, identifier)
 
         info.pop(REVISION_KEY, None)
         info.pop("llm_admin_provider", None)
         models.append(
-            AdoptedModel(
-                provider=provider,
-                identifier=identifier,
-                alias=alias,
-                input_cost_per_1m=_price_per_1m("input_cost_per_token", info, params),
-                output_cost_per_1m=_price_per_1m("output_cost_per_token", info, params),
-                context_window=info.pop("max_input_tokens", None),
-                max_output_tokens=info.pop("max_output_tokens", None),
-                mode=_mode(info, f"{prefix}/{identifier}", mode_of),
-                extra_params=params,
-                extra_model_info=info,
-                limits=limits,
-            )
+            _model(provider, f"{prefix}/{identifier}", identifier, alias, params, info, limits, mode_of)
         )
+    return providers, models
+
+
+def _general_settings(config: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """The file's general_settings less what llm-admin renders itself (master key, store_model_in_db)."""
     general = copy.deepcopy(config.get("general_settings") or {})
     master = general.pop("master_key", None)
     if isinstance(master, str) and not master.startswith(ENV_REF):
@@ -391,6 +460,11 @@ def adopt(
             "one source of models, so models added in LiteLLM's UI would not be kept"
         )
     _key_management(general, warnings)
+    return general
+
+
+def _extra(config: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """The file's other top-level sections; plain environment_variables (maybe secrets) left out."""
     extra = {
         k: copy.deepcopy(v)
         for k, v in config.items()
@@ -405,6 +479,13 @@ def adopt(
                 f"environment_variables {', '.join(plain)} were not imported (they may be secrets): "
                 "export them in the proxy's environment instead"
             )
+    return extra
+
+
+def _router_and_litellm_settings(
+    config: dict[str, Any], warnings: list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(router_settings, litellm_settings) that keep what LiteLLM did with the file's, once rendered."""
     router = copy.deepcopy(config.get("router_settings") or {})
     litellm_settings = copy.deepcopy(config.get("litellm_settings") or {})
     _callback_lists(litellm_settings, warnings)
@@ -415,18 +496,59 @@ def adopt(
     if "context_window_fallbacks" not in litellm_settings:
         # the file had none: keep it so rather than gain the generator's window fallbacks on import
         router.setdefault("context_window_fallbacks", [])
-    defaults = _defaults(router, litellm_settings, keep=keep_behaviour)
-    # settings are stored and rendered as they are, too
+    return router, litellm_settings
+
+
+def _settings_problems(
+    router: dict[str, Any], litellm_settings: dict[str, Any], general: dict[str, Any], extra: dict[str, Any]
+) -> list[str]:
+    """A problem for each plain-text secret in the settings, stored and rendered as they are too."""
     kept_settings = {
         "router_settings": router,
         "litellm_settings": litellm_settings,
         "general_settings": general,
         **extra,
     }
-    for section in sorted(kept_settings, key=str):
-        problems.extend(
-            _cannot_store("", path) for path in plain_secrets(kept_settings[section], str(section))
-        )
+    return [
+        _cannot_store("", path)
+        for section in sorted(kept_settings, key=str)
+        for path in plain_secrets(kept_settings[section], str(section))
+    ]
+
+
+def adopt(
+    config: Any,
+    *,
+    prefixes: dict[str, str],
+    provider_of: Callable[[str], str | None] = lambda model: None,
+    mode_of: Callable[[str], str | None] = lambda model: None,
+    secret_fields: dict[str, set[str]] | None = None,
+    keep_behaviour: bool = False,
+) -> Adoption:
+    """Map a LiteLLM config onto providers and models.
+
+    `prefixes` maps our types to LiteLLM prefixes; `provider_of` names the LiteLLM provider of a
+    bare model name (LiteLLM's own resolution, as for `model: gpt-4o`); `mode_of` the cost map's mode
+    of `provider/model`; `secret_fields` the secret fields each of our types stores; `keep_behaviour`
+    keeps LiteLLM's defaults where the file sets none instead of llm-admin's failover defaults.
+    """
+    model_list = _model_list(config)
+    warnings: list[str] = []
+    problems: list[str] = []
+    providers, models = _adopt_models(
+        model_list,
+        prefixes=prefixes,
+        provider_of=provider_of,
+        mode_of=mode_of,
+        secret_fields=secret_fields,
+        warnings=warnings,
+        problems=problems,
+    )
+    general = _general_settings(config, warnings)
+    extra = _extra(config, warnings)
+    router, litellm_settings = _router_and_litellm_settings(config, warnings)
+    defaults = _defaults(router, litellm_settings, keep=keep_behaviour)
+    problems.extend(_settings_problems(router, litellm_settings, general, extra))
     if problems:
         raise AdoptError(problems)
     _settle_limits(providers, models)

@@ -196,13 +196,8 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
-def build_config(rows: ConfigInput, *, revision: int, managed: bool = True) -> dict[str, Any]:
-    """The LiteLLM config for these rows; raises BuildError listing every problem.
-
-    `managed`: the proxy runs with llm-admin installed (our supervisor), so it loads our secret
-    manager and usage hooks. A stock LiteLLM image gets neither: its stored secrets come from the
-    env file `llm-admin config export-env` writes, under the same os.environ/ names.
-    """
+def _model_deployments(rows: ConfigInput, revision: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """The deployments of the enabled providers' models, and a problem for each model that cannot be one."""
     providers = {p.id: p for p in rows.providers}
     problems: list[str] = []
     deployments: list[dict[str, Any]] = []
@@ -235,7 +230,93 @@ def build_config(rows: ConfigInput, *, revision: int, managed: bool = True) -> d
             )
             continue
         deployments.append(_deployment(provider, model, revision))
+    return deployments, problems
 
+
+def _litellm_settings(settings: GlobalRow, *, managed: bool) -> dict[str, Any]:
+    """litellm_settings: the saved ones over the defaults; a managed proxy's callbacks end with our hooks."""
+    litellm_settings = {**DEFAULT_LITELLM_SETTINGS, **copy.deepcopy(settings.litellm_settings)}
+    if managed:
+        callbacks = list(litellm_settings.get("callbacks") or [])
+        litellm_settings["callbacks"] = [*callbacks, HOOKS] if HOOKS not in callbacks else callbacks
+    return litellm_settings
+
+
+def _context_windows(
+    router: dict[str, Any],
+    litellm_settings: dict[str, Any],
+    by_alias: dict[str, list[dict[str, Any]]],
+    local: dict[str, bool],
+    route_windows: list[dict[str, list[str]]],
+) -> list[Any]:
+    """The context-window fallbacks: the saved ones, else those of the groups, then the routes'."""
+    windows = router.get("context_window_fallbacks")
+    if windows is None:
+        own = litellm_settings.get("context_window_fallbacks")
+        if own is None:
+            windows = context_window_fallbacks(by_alias, local)
+        else:  # LiteLLM reads litellm_settings' list unless router_settings has one; routes need one
+            windows = own if route_windows else []
+    return list(windows) + route_windows
+
+
+def _router_settings(
+    rows: ConfigInput,
+    litellm_settings: dict[str, Any],
+    by_alias: dict[str, list[dict[str, Any]]],
+    local: dict[str, bool],
+    route_fallbacks: list[dict[str, list[str]]],
+    route_windows: list[dict[str, list[str]]],
+) -> dict[str, Any]:
+    """router_settings: the saved ones over the defaults, with the routes' fallbacks and the shared Redis."""
+    router = {**DEFAULT_ROUTER_SETTINGS, **copy.deepcopy(rows.settings.router_settings)}
+    route_groups = {next(iter(entry)) for entry in route_fallbacks}
+    router["fallbacks"] = [
+        entry for entry in router.get("fallbacks") or [] if not set(entry) & route_groups
+    ] + route_fallbacks
+    router["context_window_fallbacks"] = _context_windows(
+        router, litellm_settings, by_alias, local, route_windows
+    )
+    for key in ("fallbacks", "context_window_fallbacks"):
+        if not router[key]:
+            del router[key]
+    if rows.redis is not None:  # every proxy reads and writes cooldowns there: one shared view
+        router["redis_host"], router["redis_port"] = rows.redis.host, rows.redis.port
+        if rows.redis.password_env:
+            router["redis_password"] = f"os.environ/{rows.redis.password_env}"
+    return router
+
+
+def _general_settings(rows: ConfigInput, *, managed: bool) -> dict[str, Any]:
+    """general_settings: our master key (and, managed, our auth and secret manager) over the saved ones."""
+    general: dict[str, Any] = {
+        "master_key": f"os.environ/{MASTER_KEY_ENV}",
+        "store_model_in_db": False,
+    }
+    if managed:
+        general["custom_auth"] = AUTH
+    serving = {m.provider_id for m in rows.models}
+    hosted = secret_env_names(p for p in rows.providers if p.id in serving)
+    if hosted and managed:
+        general["key_management_system"] = "custom"
+        general["key_management_settings"] = {
+            "custom_secret_manager": f"{SECRET_MANAGER_MODULE}.{SECRET_MANAGER_CLASS}",
+            "hosted_keys": hosted,
+            "access_mode": "read_only",
+        }
+    for key, value in rows.settings.general_settings.items():
+        general.setdefault(key, copy.deepcopy(value))
+    return general
+
+
+def build_config(rows: ConfigInput, *, revision: int, managed: bool = True) -> dict[str, Any]:
+    """The LiteLLM config for these rows; raises BuildError listing every problem.
+
+    `managed`: the proxy runs with llm-admin installed (our supervisor), so it loads our secret
+    manager and usage hooks. A stock LiteLLM image gets neither: its stored secrets come from the
+    env file `llm-admin config export-env` writes, under the same os.environ/ names.
+    """
+    deployments, problems = _model_deployments(rows, revision)
     by_alias: dict[str, list[dict[str, Any]]] = {}
     for deployment in deployments:
         by_alias.setdefault(deployment["model_name"], []).append(deployment)
@@ -252,52 +333,14 @@ def build_config(rows: ConfigInput, *, revision: int, managed: bool = True) -> d
         if provider_of(d) not in down or all(provider_of(o) in down for o in by_alias[d["model_name"]])
     ] + route_deployments
 
-    router = {**DEFAULT_ROUTER_SETTINGS, **copy.deepcopy(rows.settings.router_settings)}
-    litellm_settings = {**DEFAULT_LITELLM_SETTINGS, **copy.deepcopy(rows.settings.litellm_settings)}
-    route_groups = {next(iter(entry)) for entry in route_fallbacks}
-    router["fallbacks"] = [
-        entry for entry in router.get("fallbacks") or [] if not set(entry) & route_groups
-    ] + route_fallbacks
-    windows = router.get("context_window_fallbacks")
-    if windows is None:
-        own = litellm_settings.get("context_window_fallbacks")
-        if own is None:
-            windows = context_window_fallbacks(by_alias, local)
-        else:  # LiteLLM reads litellm_settings' list unless router_settings has one; routes need one
-            windows = own if route_windows else []
-    router["context_window_fallbacks"] = list(windows) + route_windows
-    for key in ("fallbacks", "context_window_fallbacks"):
-        if not router[key]:
-            del router[key]
-    if rows.redis is not None:  # every proxy reads and writes cooldowns there: one shared view
-        router["redis_host"], router["redis_port"] = rows.redis.host, rows.redis.port
-        if rows.redis.password_env:
-            router["redis_password"] = f"os.environ/{rows.redis.password_env}"
-    general: dict[str, Any] = {
-        "master_key": f"os.environ/{MASTER_KEY_ENV}",
-        "store_model_in_db": False,
-    }
-    if managed:
-        general["custom_auth"] = AUTH
-        callbacks = list(litellm_settings.get("callbacks") or [])
-        litellm_settings["callbacks"] = [*callbacks, HOOKS] if HOOKS not in callbacks else callbacks
-    serving = {m.provider_id for m in rows.models}
-    hosted = secret_env_names(p for p in rows.providers if p.id in serving)
-    if hosted and managed:
-        general["key_management_system"] = "custom"
-        general["key_management_settings"] = {
-            "custom_secret_manager": f"{SECRET_MANAGER_MODULE}.{SECRET_MANAGER_CLASS}",
-            "hosted_keys": hosted,
-            "access_mode": "read_only",
-        }
-    for key, value in rows.settings.general_settings.items():
-        general.setdefault(key, copy.deepcopy(value))
-
+    litellm_settings = _litellm_settings(rows.settings, managed=managed)
     config: dict[str, Any] = {
         "model_list": deployments,
-        "router_settings": router,
+        "router_settings": _router_settings(
+            rows, litellm_settings, by_alias, local, route_fallbacks, route_windows
+        ),
         "litellm_settings": litellm_settings,
-        "general_settings": general,
+        "general_settings": _general_settings(rows, managed=managed),
     }
     for key, value in sorted(rows.settings.extra.items()):
         config.setdefault(key, copy.deepcopy(value))
