@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import db, ui
-from app.services import recommendations, usage
+from app.services import budgets, recommendations, usage
 
 DEFAULT_DAYS = 30
 TOP = 15  # bars per chart; the table under it lists them all
@@ -133,7 +133,7 @@ route = right.selectbox("Route", [None, *route_names], format_func=route_label, 
 
 with db.Session.begin() as session:
     report = usage.usage_report(session, start=start, end=end, provider=provider, route=route)
-    budget_rows = usage.budget_statuses(session)
+    budget_rows = budgets.list_budgets(session)
     by_application = usage.usage_by_application(session, start=start, end=end)
 
 totals = report.totals

@@ -443,7 +443,7 @@ def test_a_provider_without_a_model_list_is_probed_with_a_one_token_completion(
 def test_each_sweep_checks_budgets_and_sends_new_alerts_to_the_webhook(
     settings: Settings, keyring: KeyRing, upstreams: dict[str, FakeUpstream]
 ) -> None:
-    from app.models import UsageEvent
+    from app.runtime import usage as usage_sink
     from app.services import budgets
     from tests.services.test_webhooks import Hook
 
@@ -459,7 +459,9 @@ def test_each_sweep_checks_budgets_and_sends_new_alerts_to_the_webhook(
                 period="daily",
                 limit_usd=1.0,
             )
-            session.add(UsageEvent(provider="fast", model_group="chat", cost_usd=0.85, status="success"))
+            usage_sink.record_events(
+                session, [{"provider": "fast", "model_group": "chat", "cost_usd": 0.85, "status": "success"}]
+            )
         webhook = dataclasses.replace(settings, alert_webhook_url=hook.url)
 
         monitor.sweep(webhook, timeout=TIMEOUT, ring=keyring)

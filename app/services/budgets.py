@@ -1,4 +1,5 @@
-"""Budgets: daily or monthly spend limits per provider or route, alerted at 50/80/100%, from usage events."""
+"""Budgets: daily or monthly spend limits per provider, route or application, alerted at 50/80/100%,
+from the usage rollups."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ from sqlalchemy.orm import Session
 
 from app.defaults import PERIODS
 from app.errors import FieldError, ValidationError
-from app.models import Alert, Budget, CallerKey, Provider, Route, UsageEvent, as_utc, utcnow
+from app.models import (
+    Alert,
+    Budget,
+    CallerKey,
+    Provider,
+    Route,
+    UsageApplicationRollup,
+    UsageRollup,
+    as_utc,
+    utcnow,
+)
+from app.runtime import usage as usage_sink
 from app.runtime.budgets import label, period_bounds
 from app.services import alerts, audit
 from app.services.access import Actor, authorize
@@ -51,20 +63,42 @@ class BudgetStatus:
     version: int
 
 
-def spend(session: Session, budget: Budget, now: datetime) -> float:
-    """USD spent on the budget's provider or route in the period holding `now` (summed in SQL)."""
-    start, end = period_bounds(budget.period, now)
-    column, value = {
-        "provider": (UsageEvent.provider, budget.target),
-        "route": (UsageEvent.route, ROUTE_PREFIX + budget.target),
-        "application": (UsageEvent.application, budget.target),
-    }[budget.scope]
-    total = session.scalar(
-        select(func.coalesce(func.sum(UsageEvent.cost_usd), 0.0)).where(
-            column == value, UsageEvent.at >= start, UsageEvent.at < end
+def spent(session: Session, rows: list[Budget], now: datetime) -> dict[int, float]:
+    """Budget id → USD spent on its provider, route or application in the period holding `now`.
+
+    Read from the daily rollups the usage sink writes with every event (a period is whole UTC days),
+    a handful of rows per budget however many events there are."""
+    out: dict[int, float] = {}
+    for scope, period in {(b.scope, b.period) for b in rows}:
+        start, end = period_bounds(period, now)
+        prefix = ROUTE_PREFIX if scope == "route" else ""
+        wanted = [b for b in rows if (b.scope, b.period) == (scope, period)]
+        if scope == "application":
+            table: Any = UsageApplicationRollup
+            column, grain = table.application, None
+        else:
+            table = UsageRollup
+            column = table.provider if scope == "provider" else table.route
+            grain = usage_sink.PROVIDER if scope == "provider" else usage_sink.ROUTE
+        query = (
+            select(column, func.sum(table.cost_usd))
+            .where(
+                table.day >= start.date(),
+                table.day < end.date(),
+                column.in_([prefix + b.target for b in wanted]),
+            )
+            .group_by(column)
         )
-    )
-    return float(total or 0.0)
+        if grain is not None:
+            query = query.where(table.grain == grain)
+        sums = {str(target): float(cost or 0.0) for target, cost in session.execute(query)}
+        out.update({b.id: sums.get(prefix + b.target, 0.0) for b in wanted})
+    return out
+
+
+def spend(session: Session, budget: Budget, now: datetime) -> float:
+    """USD spent on one budget's target in the period holding `now`."""
+    return spent(session, [budget], now)[budget.id]
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -286,8 +320,9 @@ def remove_budget(session: Session, *, actor: Actor, budget_id: int) -> None:
 def list_budgets(session: Session, *, now: datetime | None = None) -> list[BudgetStatus]:
     """Every budget with its spend in the current period, by scope, target and period."""
     moment = now or utcnow()
-    rows = session.scalars(select(Budget).order_by(Budget.scope, Budget.target, Budget.period))
-    return [status_of(budget, spend(session, budget, moment), moment) for budget in rows]
+    rows = list(session.scalars(select(Budget).order_by(Budget.scope, Budget.target, Budget.period)))
+    sums = spent(session, rows, moment)
+    return [status_of(budget, sums[budget.id], moment) for budget in rows]
 
 
 def status_of(budget: Budget, spent: float, now: datetime) -> BudgetStatus:

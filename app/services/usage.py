@@ -25,12 +25,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.errors import FieldError, ValidationError
 from app.models import (
-    Budget,
     UsageApplicationRollup,
     UsageEvent,
     UsageLatencyRollup,
     UsageRollup,
-    utcnow,
 )
 from app.runtime.usage import (
     APP_SUMS,
@@ -44,8 +42,6 @@ from app.runtime.usage import (
     SUMS,
     bucket_value,
 )
-from app.services.budgets import BudgetStatus, period_bounds, status_of
-from generator.routes import ROUTE_PREFIX
 
 
 @dataclass(frozen=True)
@@ -538,29 +534,3 @@ def export_csv(
             ]
         )
     return out.getvalue()
-
-
-def budget_statuses(session: Session, *, now: datetime | None = None) -> list[BudgetStatus]:
-    """Every budget with its spend in the current period, as `budgets.list_budgets` reports it, but
-    summed from the daily rollups (a budget's period is whole UTC days) instead of the events."""
-    moment = now or utcnow()
-    budgets = list(session.scalars(select(Budget).order_by(Budget.scope, Budget.target, Budget.period)))
-    spent: dict[tuple[str, str, str], float] = {}
-    for scope, period in {(b.scope, b.period) for b in budgets}:
-        start, end = period_bounds(period, moment)
-        column = UsageRollup.provider if scope == "provider" else UsageRollup.route
-        prefix = "" if scope == "provider" else ROUTE_PREFIX
-        targets = [prefix + b.target for b in budgets if (b.scope, b.period) == (scope, period)]
-        rows = session.execute(
-            select(column, func.sum(UsageRollup.cost_usd))
-            .where(
-                UsageRollup.grain == (PROVIDER if scope == "provider" else ROUTE),
-                UsageRollup.day >= start.date(),
-                UsageRollup.day < end.date(),
-                column.in_(targets),
-            )
-            .group_by(column)
-        )
-        for target, cost in rows:
-            spent[(scope, period, str(target).removeprefix(prefix))] = float(cost or 0.0)
-    return [status_of(b, spent.get((b.scope, b.period, b.target), 0.0), moment) for b in budgets]

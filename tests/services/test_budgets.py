@@ -14,8 +14,9 @@ from app import db
 from app.cli import main
 from app.crypto import KeyRing
 from app.errors import ConflictError, PermissionDenied, ValidationError
-from app.models import Alert, AuditEntry, Budget, Route, UsageEvent
+from app.models import Alert, AuditEntry, Budget, Route
 from app.runtime import budgets as runtime_budgets
+from app.runtime import usage as usage_sink
 from app.services import budgets, providers
 from app.services.access import Actor
 
@@ -39,19 +40,19 @@ def _setup(ring: KeyRing, admin: Actor) -> None:
 def _usage(
     cost: float, *, at: datetime = NOW, provider: str = "OpenAI Prod", route: str | None = None
 ) -> None:
+    """A usage event, written as the proxy's event writer writes it (with its rollups)."""
+    event = {
+        "at": at,
+        "provider": provider,
+        "model_group": route or "gpt-4o",
+        "route": route,
+        "prompt_tokens": 100,
+        "completion_tokens": 10,
+        "cost_usd": cost,
+        "status": "success",
+    }
     with db.Session.begin() as session:
-        session.add(
-            UsageEvent(
-                at=at,
-                provider=provider,
-                model_group=route or "gpt-4o",
-                route=route,
-                prompt_tokens=100,
-                completion_tokens=10,
-                cost_usd=cost,
-                status="success",
-            )
-        )
+        usage_sink.record_events(session, [event])
 
 
 def _add(admin: Actor, **kw: object) -> int:

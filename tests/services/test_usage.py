@@ -438,7 +438,7 @@ def test_concurrent_writers_lose_no_sums_and_do_not_deadlock(db_url: str) -> Non
 # --- budgets -----------------------------------------------------------------------------
 
 
-def test_budget_statuses_from_the_rollups_equal_the_budgets_service(db_url: str, admin: Actor) -> None:
+def test_budget_spend_is_summed_from_the_rollups_over_the_whole_period(db_url: str, admin: Actor) -> None:
     now = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
     with db.Session.begin() as session:
         for name in ("Acme", "Beta"):
@@ -467,10 +467,8 @@ def test_budget_statuses_from_the_rollups_equal_the_budgets_service(db_url: str,
     )
 
     with db.Session.begin() as session:
-        expected = budgets.list_budgets(session, now=now)
-        got = usage.budget_statuses(session, now=now)
+        got = budgets.list_budgets(session, now=now)
 
-    assert got == expected
     assert [(b.target, b.period, b.spent_usd, b.exhausted) for b in got] == [
         ("Acme", "daily", 2.5, True),
         ("Acme", "monthly", 6.0, False),
