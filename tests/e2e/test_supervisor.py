@@ -3,19 +3,25 @@ config it cannot serve is rolled back while the old revision keeps answering."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
-from app.models import UsageEvent
-from app.proxy.processes import pid_alive
-from app.proxy.supervisor import ReloadResult
+from app.models import ConfigRevision, Model, Provider, UsageEvent
+from app.runtime.processes import child_pids, pid_alive
+from app.runtime.proxy_state import ReloadResult
 from tests.e2e.supervised import (
     Load,
     Supervised,
@@ -47,10 +53,115 @@ def beta() -> Iterator[FakeUpstream]:
     upstream.stop()
 
 
+BASELINE = {("alpha-co", "alpha"), ("beta-co", "beta")}  # the enabled models, as (provider, alias)
+WORKERS = 2
+
+
+@dataclass
+class Catalog:
+    """What the database holds: the providers not deleted, the enabled models as (provider, alias,
+    identifier), and the newest revision (number, sha256, the aliases its file serves)."""
+
+    providers: set[str]
+    models: set[tuple[str, str, str]]
+    newest: tuple[int, str, set[str]] | None
+
+
+def catalog(data_dir: Path) -> Catalog:
+    engine = create_engine(f"sqlite:///{data_dir / 'llm-admin.db'}")
+    try:
+        with Session(engine) as session:
+            providers = set(session.scalars(select(Provider.name).where(Provider.deleted_at.is_(None))))
+            enabled = select(Provider.name, Model.alias, Model.identifier).join(Model.provider)
+            models = {(p, a, i) for p, a, i in session.execute(enabled.where(Model.enabled))}
+            row = session.scalars(select(ConfigRevision).order_by(ConfigRevision.number.desc())).first()
+            newest = None
+            if row is not None:
+                served = {m["model_name"] for m in yaml.safe_load(row.yaml_text)["model_list"]}
+                newest = (row.number, row.sha256, served)
+    finally:
+        engine.dispose()
+    return Catalog(providers, models, newest)
+
+
+def settled(sup: Supervised) -> bool:
+    """The gunicorn master's children are its workers, every one reported ready: none of an earlier
+    revision is still draining."""
+    state = sup.state()
+    if state is None or state.master_pid is None:
+        return False
+    workers = child_pids(state.master_pid)
+    reports = sup.data_dir / "proxy-workers"
+    return len(workers) == WORKERS and all((reports / f"{pid}.json").exists() for pid in workers)
+
+
+class SharedSupervisor:
+    """The module's one supervisor (a cold start costs 10-15 s), started again if a test stopped it,
+    and the known state each test starts from (see `problem`)."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self._stack = ExitStack()
+        self._sup: Supervised | None = None
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def running(self) -> Supervised:
+        if self._sup is None or self._sup.process.poll() is not None:
+            self._stack.close()  # a stopped one: nothing left to end
+            self._stack = ExitStack()
+            self._sup = self._stack.enter_context(supervised(self.data_dir, workers=WORKERS))
+        return self._sup
+
+    def problem(self, sup: Supervised) -> str | None:
+        """Why sup is not at the baseline, None when it is: the catalog is alpha and beta alone, the
+        newest revision (rendered from it) is the one live, in the config file and served."""
+        now = catalog(self.data_dir)
+        if now.providers != {p for p, _ in BASELINE} or {(p, a) for p, a, _ in now.models} != BASELINE:
+            return f"the catalog is providers {sorted(now.providers)}, models {sorted(now.models)}"
+        if now.newest is None or now.newest[2] != {a for _, a in BASELINE}:
+            return f"the newest revision is {now.newest}"
+        state = sup.state()
+        if state is None or (state.live_revision, state.live_sha256) != now.newest[:2]:
+            return f"revision {state and state.live_revision} is live, not the newest {now.newest[0]}"
+        if hashlib.sha256(sup.config.read_bytes()).hexdigest() != state.live_sha256:
+            return "the config file is not the live revision's"
+        return None
+
+    def at_baseline(self) -> Supervised:
+        sup = self.running()
+        if self.problem(sup) is not None:
+            now = catalog(self.data_dir)
+            providers = {p for p, _ in BASELINE}
+            for name in sorted(now.providers - providers):
+                sup.cli("provider", "delete", name)
+            for provider, alias, identifier in sorted(now.models):
+                if provider in providers and (provider, alias) not in BASELINE:
+                    sup.cli("model", "disable", "--provider", provider, identifier)
+            out = sup.cli("config", "apply", "--yes", "--force").stdout
+            assert LIVE.search(out), out
+        problem = self.problem(sup)
+        assert problem is None, problem
+        wait_for(lambda: settled(sup), 60, f"the proxy's {WORKERS} workers to serve, no old one left")
+        assert sup.served_revisions() == {live_revision(sup)}
+        return sup
+
+    def reported_live(self, sup: Supervised) -> Supervised:
+        """sup with its last reload reporting the live revision live (not, say, a rejected edit)."""
+        state = sup.state()
+        assert state is not None and state.last_reload is not None
+        if not state.last_reload.ok or state.last_reload.revision != state.live_revision:
+            out = sup.cli("proxy", "reload").stdout  # the live file again: reported live
+            assert LIVE.search(out), out
+            wait_for(lambda: settled(sup), 60, f"the proxy's {WORKERS} workers to serve, no old one left")
+        return sup
+
+
 @pytest.fixture(scope="module")
-def sup(
+def shared(
     tmp_path_factory: pytest.TempPathFactory, alpha: FakeUpstream, beta: FakeUpstream
-) -> Iterator[Supervised]:
+) -> Iterator[SharedSupervisor]:
     """One supervisor with two workers for the module, on a SQLite data dir with revision 1 applied."""
     data = tmp_path_factory.mktemp("supervisor") / "data"
     llm_admin(data, "db", "upgrade")
@@ -59,8 +170,23 @@ def sup(
     add_model(data, "alpha-co", "alpha")
     add_model(data, "beta-co", "beta")
     assert "revision 1 written" in llm_admin(data, "config", "apply", "--yes").stdout
-    with supervised(data, workers=2) as running:
-        yield running
+    shared = SharedSupervisor(data)
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
+@pytest.fixture
+def sup(shared: SharedSupervisor) -> Supervised:
+    """The module's supervisor at the baseline, whatever the test before it applied, edited or stopped."""
+    return shared.at_baseline()
+
+
+@pytest.fixture
+def reported(shared: SharedSupervisor, sup: Supervised) -> Supervised:
+    """sup, its last reload the report of the live revision going live."""
+    return shared.reported_live(sup)
 
 
 def live_revision(sup: Supervised) -> int:
@@ -76,13 +202,16 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def test_status_shows_the_live_revision_and_both_workers(sup: Supervised) -> None:
+def test_status_shows_the_live_revision_and_both_workers(reported: Supervised) -> None:
+    sup = reported
+    live = live_revision(sup)  # 1 when this test runs first
+
     out = sup.cli("proxy", "status").stdout
 
-    assert "revision live: 1\n" in out
+    assert f"revision live: {live}\n" in out
     assert "workers: 2 serving, 2 running (of 2)\n" in out
-    assert "last reload: revision 1 live in" in out
-    assert sup.served_revisions() == {1}
+    assert f"last reload: revision {live} live in" in out
+    assert sup.served_revisions() == {live}
 
 
 def test_each_alias_reaches_its_own_upstream(
