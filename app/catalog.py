@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -315,8 +316,10 @@ def litellm_model(ptype: ProviderType, identifier: str, mode: str = "chat") -> s
     return f"{ptype.litellm_prefix(mode)}/{identifier}"
 
 
-def key_format_warning(ptype: ProviderType, key: str) -> str | None:
-    """A warning (never an error) when a key does not look like this provider's keys."""
+def key_format_warning(ptype: ProviderType, secrets: Mapping[str, str]) -> str | None:
+    """A warning (never an error) when the API key among a new provider's `secrets` does not look like
+    this provider's keys; None when no key was given (an env var reference is not checked)."""
+    key = secrets.get(API_KEY.name, "")
     if ptype.key_prefix and key and not key.startswith(ptype.key_prefix):
         return f"{ptype.label} keys usually start with '{ptype.key_prefix}'; check you pasted the right key"
     return None

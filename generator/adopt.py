@@ -17,6 +17,7 @@ from generator.build import (
     ROUTE_PREFIX,
     SECRET_MANAGER_MODULE,
 )
+from generator.names import PROVIDER_KEY
 from generator.validate import (
     ENV_REF,
     plain_secrets,  # the check the rendered file gets
@@ -433,7 +434,7 @@ def _adopt_models(
         provider = _provider(providers, names, account, alias, identifier)
 
         info.pop(REVISION_KEY, None)
-        info.pop("llm_admin_provider", None)
+        info.pop(PROVIDER_KEY, None)
         models.append(
             _model(provider, f"{prefix}/{identifier}", identifier, alias, params, info, limits, mode_of)
         )

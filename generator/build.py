@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.names import PROVIDER_KEY
 from generator.routes import ROUTE_PREFIX, RouteRow, context_window_fallbacks, provider_of, render_routes
 
 SECRET_MANAGER_MODULE = "llm_admin_secrets"
@@ -187,7 +188,7 @@ def _deployment(provider: ProviderRow, model: ModelRow, revision: int) -> dict[s
     }
     info.update({k: v for k, v in known.items() if v is not None})
     info.update({k: copy.deepcopy(v) for k, v in model.extra_model_info.items() if k != "id"})
-    info["llm_admin_provider"] = provider.name
+    info[PROVIDER_KEY] = provider.name
     info[REVISION_KEY] = revision
     return {"model_name": model.alias, "litellm_params": params, "model_info": info}
 

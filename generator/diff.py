@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from generator.build import REVISION_KEY
+from generator.names import PROVIDER_KEY
 from generator.render import load_yaml
 from generator.routes import ROUTE_KEY, ROUTE_PREFIX
 
@@ -110,7 +111,7 @@ def _providers(config: dict[str, Any]) -> set[str]:
     for d in config.get("model_list") or []:
         info = d.get("model_info") or {}
         params = d.get("litellm_params") or {}
-        names.add(str(info.get("llm_admin_provider") or params.get("api_base") or params.get("model")))
+        names.add(str(info.get(PROVIDER_KEY) or params.get("api_base") or params.get("model")))
     return names
 
 

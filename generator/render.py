@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,6 +126,15 @@ def header(*, revision: int, author: str, at: datetime) -> str:
         f"# generated: {at:%Y-%m-%dT%H:%M:%SZ} by {author}\n"
         "# secrets: none in this file; os.environ/NAME references resolve in the proxy at run time\n"
     )
+
+
+_REVISION_LINE = re.compile(r"^# revision: (\d+)$", re.M)
+
+
+def revision_of(text: str) -> int | None:
+    """The revision number `header` wrote into a rendered file; None when the text has none."""
+    match = _REVISION_LINE.search(text)
+    return int(match.group(1)) if match else None
 
 
 def render_body(config: dict[str, Any]) -> str:

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.names import PROVIDER_KEY
+
 ROUTE_PREFIX = "agent/"
 ROUTE_KEY = "llm_admin_route"  # model_info: the agent type a route deployment serves
 STEP_KEY = "llm_admin_step"  # model_info: the model alias the step stands for
@@ -113,7 +115,7 @@ def route_problems(
 
 
 def provider_of(deployment: dict[str, Any]) -> str:
-    return str((deployment.get("model_info") or {}).get("llm_admin_provider") or "")
+    return str((deployment.get("model_info") or {}).get(PROVIDER_KEY) or "")
 
 
 def render_routes(

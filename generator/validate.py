@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.build import stored_secret_ref
-from generator.names import KEYLESS_API_KEY
+from generator.names import KEYLESS_API_KEY, PROVIDER_KEY
 from generator.render import load_yaml
 
 ENV_REF = "os.environ/"
@@ -55,7 +55,7 @@ def plain_secrets(value: Any, path: str) -> list[str]:
 def _where(deployment: dict[str, Any], index: int) -> str:
     info = deployment.get("model_info") or {}
     params = deployment.get("litellm_params") or {}
-    provider = info.get("llm_admin_provider")
+    provider = info.get(PROVIDER_KEY)
     model = params.get("model", "?")
     if provider:
         return f"model {provider}/{str(model).split('/', 1)[-1]} (group '{deployment.get('model_name')}')"

@@ -260,7 +260,7 @@ def add_form() -> None:
     except LlmAdminError as exc:
         st.error(ui.text(exc))
         return
-    warning = catalog.key_format_warning(ptype, secrets.get("api_key", ""))
+    warning = catalog.key_format_warning(ptype, secrets)
     st.session_state.providers_flash = f"Added {ui.text(created)}." + (
         f" Note: {ui.text(warning)}." if warning else ""
     )

@@ -84,13 +84,15 @@ def test_unknown_model_has_no_defaults() -> None:
 
 def test_key_format_warning_for_anthropic() -> None:
     anthropic = catalog.PROVIDER_TYPES["anthropic"]
-    warning = catalog.key_format_warning(anthropic, "sk-proj-0123456789")
+    warning = catalog.key_format_warning(anthropic, {"api_key": "sk-proj-0123456789"})
     assert warning is not None and "sk-ant-" in warning
-    assert catalog.key_format_warning(anthropic, "sk-ant-api03-0123456789") is None
+    assert catalog.key_format_warning(anthropic, {"api_key": "sk-ant-api03-0123456789"}) is None
+    assert catalog.key_format_warning(anthropic, {}) is None  # no key typed (an env var is not checked)
 
 
 def test_types_without_a_key_format_never_warn() -> None:
-    assert catalog.key_format_warning(catalog.PROVIDER_TYPES["custom"], "anything-at-all") is None
+    custom = catalog.PROVIDER_TYPES["custom"]
+    assert catalog.key_format_warning(custom, {"api_key": "anything-at-all"}) is None
 
 
 def test_openai_default_models_get_prices_from_the_cost_map() -> None:

@@ -44,7 +44,7 @@ def _provider_add(ctx: Context, args: argparse.Namespace) -> int:
     ptype = catalog.get_type(args.type)
     secrets: dict[str, str] = {}
     secret_envs: dict[str, str] = {}
-    key_field = "api_key"
+    key_field = catalog.API_KEY.name
     if args.api_key_stdin:
         secrets[key_field] = read_secret_stdin()
     if args.api_key_env:
@@ -76,8 +76,8 @@ def _provider_add(ctx: Context, args: argparse.Namespace) -> int:
             provider = providers.create_provider(type=args.type, **kwargs)
         name, pid = provider.name, provider.id
     out(f"provider '{name}' added (id {pid})")
-    if ptype and secrets.get(key_field):
-        warning = catalog.key_format_warning(ptype, secrets[key_field])
+    if ptype:
+        warning = catalog.key_format_warning(ptype, secrets)
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
     return 0

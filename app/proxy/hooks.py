@@ -37,6 +37,7 @@ from app.runtime import alerts, usage
 from app.settings import load_settings
 from generator import render
 from generator.build import REVISION_KEY
+from generator.names import PROVIDER_KEY
 from generator.routes import LOCAL_ONLY_KEY, ROUTE_KEY, ROUTE_PREFIX, STEP_KEY
 
 log = logging.getLogger("llm_admin.hooks")
@@ -82,7 +83,7 @@ def local_only_routes(config: dict[str, Any]) -> dict[str, list[str]]:
         info = d.get("model_info") or {}
         if info.get(LOCAL_ONLY_KEY):
             groups[str(d.get("model_name"))] = str(info.get(ROUTE_KEY))
-            providers.setdefault(str(info.get(ROUTE_KEY)), set()).add(str(info.get("llm_admin_provider")))
+            providers.setdefault(str(info.get(ROUTE_KEY)), set()).add(str(info.get(PROVIDER_KEY)))
     return {group: sorted(providers[route]) for group, route in groups.items()}
 
 
@@ -93,7 +94,7 @@ def deployments_of(config: dict[str, Any]) -> dict[str, Deployment]:
         info = d.get("model_info") or {}
         if info.get("id"):
             out[str(info["id"])] = Deployment(
-                info.get("llm_admin_provider"),
+                info.get(PROVIDER_KEY),
                 d.get("model_name"),
                 info.get(REVISION_KEY),
                 info.get(STEP_KEY),
@@ -326,9 +327,7 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
         if not blocked:
             return healthy_deployments
         kept = [
-            d
-            for d in healthy_deployments
-            if (d.get("model_info") or {}).get("llm_admin_provider") not in blocked
+            d for d in healthy_deployments if (d.get("model_info") or {}).get(PROVIDER_KEY) not in blocked
         ]
         if not kept:
             names = ", ".join(sorted(blocked))

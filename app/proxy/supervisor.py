@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import signal
 import socket
@@ -49,7 +48,6 @@ from generator import files, render, validate
 from generator.build import stored_secret_ref
 
 log = logging.getLogger("llm_admin.proxy")
-_HEADER_REVISION = re.compile(r"^# revision: (\d+)$", re.M)
 POLL_SECONDS = 0.05  # how often the config file is checked
 VERIFY_POLL_SECONDS = 0.01
 HEARTBEAT_SECONDS = 1.0
@@ -94,11 +92,6 @@ def is_our_proxy(pid: int) -> bool:
     except OSError:
         return False
     return b"app.proxy.server" in argv
-
-
-def revision_of(text: str) -> int | None:
-    match = _HEADER_REVISION.search(text)
-    return int(match.group(1)) if match else None
 
 
 def sha256(text: str) -> str:
@@ -390,7 +383,7 @@ class Supervisor:
         self.send_held()
         started = time.monotonic()
         self.start_proxy()
-        problem = self.verify(revision_of(text), old_workers=set(), deadline=started + START_DEADLINE)
+        problem = self.verify(render.revision_of(text), old_workers=set(), deadline=started + START_DEADLINE)
         if problem:
             self.stop_proxy()
             raise RuntimeError(f"the proxy did not start: {problem}")
@@ -405,7 +398,7 @@ class Supervisor:
         def phase(name: str) -> None:
             phases.setdefault(name, round((time.monotonic() - started) * 1000, 1))
 
-        revision = revision_of(text)
+        revision = render.revision_of(text)
         try:
             problems = self.preflight(text)
         except DatabaseUnreachable as exc:
@@ -439,7 +432,7 @@ class Supervisor:
         return result
 
     def _live(self, text: str, ms: float, phases: dict[str, float] | None = None) -> ReloadResult:
-        revision = revision_of(text)
+        revision = render.revision_of(text)
         self.last_good = text
         self.state.live_revision, self.state.live_sha256 = revision, sha256(text)
         message = f"revision {revision} live in {ms:.0f} ms"

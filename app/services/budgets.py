@@ -28,7 +28,7 @@ from app.runtime import usage as usage_sink
 from app.runtime.budgets import label, period_bounds
 from app.services import alerts, audit
 from app.services.access import Actor, authorize
-from app.services.rows import check_version, flush_guarded, load
+from app.services.rows import UNSET, check_version, flush_guarded, load
 from app.validation import normalize_name
 from generator.routes import ROUTE_PREFIX
 
@@ -36,14 +36,6 @@ SCOPES = ("provider", "route", "application")
 # (percent of the limit, alert severity), highest first
 THRESHOLDS = ((100, "critical"), (80, "warning"), (50, "info"))
 MAX_LIMIT_USD = 10_000_000
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Any = _Unset()
 
 
 @dataclass(frozen=True)

@@ -27,20 +27,12 @@ from app.runtime.caller_keys import verdict_for as verdict_for
 from app.runtime.caller_keys import verdicts as verdicts
 from app.services import audit
 from app.services.access import Actor, authorize
-from app.services.rows import check_version, flush_guarded
+from app.services.rows import UNSET, check_version, flush_guarded
 from app.validation import normalize_name
 from generator.routes import ROUTE_PREFIX
 
 MAX_OVERLAP_SECONDS = 30 * 86400
 MAX_NAME = 100
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Any = _Unset()
 
 
 def generate_key() -> str:

@@ -16,7 +16,7 @@ from app.errors import FieldError, NotFoundError, SecretKeyError, ValidationErro
 from app.models import Model, Provider, ProviderCredential, utcnow
 from app.services import audit
 from app.services.access import Actor, authorize
-from app.services.rows import check_version, flush_guarded, load
+from app.services.rows import UNSET, check_version, flush_guarded, load
 from app.validation import (
     check_env_name,
     check_int,
@@ -27,14 +27,6 @@ from app.validation import (
     check_url,
     normalize_name,
 )
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Any = _Unset()
 
 
 @dataclass(frozen=True)

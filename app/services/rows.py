@@ -1,4 +1,5 @@
-"""Shared row mechanics: flush with optimistic-lock and uniqueness errors turned into messages."""
+"""Shared row mechanics: flush with optimistic-lock and uniqueness errors turned into messages, and
+the UNSET default of the updates' keyword arguments."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.errors import ConflictError, FieldError, NotFoundError, ValidationError
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+# an update's keyword default: the field was not given (None can be a value to set)
+UNSET: Any = _Unset()
 
 
 def flush_guarded(session: Session, row: Any, *, kind: str, label: str, duplicate: FieldError) -> None:

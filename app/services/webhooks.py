@@ -47,10 +47,10 @@ def payload(alert: Alert) -> dict[str, Any]:
     }
 
 
-def next_attempt_at(alert: Alert, *, backoff_seconds: float = BACKOFF_SECONDS) -> datetime:
-    """When an alert is due: at once, then 1, 3, 7, 15 … backoff steps after it was raised."""
-    steps = 2**alert.delivery_attempts - 1
-    return as_utc(alert.at) + timedelta(seconds=backoff_seconds * steps)
+def _due_after(attempts: int, backoff_seconds: float) -> timedelta:
+    """How long after it was raised an alert that failed `attempts` times is due again: at once, then
+    1, 3, 7, 15 … backoff steps (the schedule `deliver_pending` selects by)."""
+    return timedelta(seconds=backoff_seconds * (2**attempts - 1))
 
 
 def _scrub(text: str, url: str) -> str:
@@ -94,13 +94,10 @@ def deliver_pending(
     if max_attempts < 1:
         return 0
     moment = as_utc(now or utcnow()).astimezone(UTC)
-    # due: raised at least backoff * (2**attempts - 1) ago, one condition per attempt count
+    # due: raised at least _due_after(attempts) ago, one condition per attempt count
     due_now = or_(
         *(
-            and_(
-                Alert.delivery_attempts == n,
-                Alert.at <= moment - timedelta(seconds=backoff_seconds * (2**n - 1)),
-            )
+            and_(Alert.delivery_attempts == n, Alert.at <= moment - _due_after(n, backoff_seconds))
             for n in range(max_attempts)
         )
     )

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from generator import build
+from generator import build, names
 from tests.generator.fixtures import fixture_input, fixture_models, fixture_providers
 
 
@@ -94,7 +94,7 @@ def test_unknown_prices_and_windows_are_left_out_not_zeroed() -> None:
 
 def test_model_info_carries_id_revision_and_provider() -> None:
     info = _by_id(build.build_config(fixture_input(), revision=42))["llm-admin-m6"]["model_info"]
-    assert (info["id"], info[build.REVISION_KEY], info["llm_admin_provider"]) == (
+    assert (info["id"], info[build.REVISION_KEY], info[names.PROVIDER_KEY]) == (
         "llm-admin-m6",
         42,
         "Anthropic",
