@@ -7,8 +7,12 @@ quick and `main` loads only the command module it runs.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from app import catalog, defaults
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _positive(text: str) -> float:
@@ -25,29 +29,61 @@ def build_parser() -> argparse.ArgumentParser:
     """Every command and sub-command; each names its handler as "module:function", imported when run."""
     parser = argparse.ArgumentParser(prog="llm-admin", description="Control plane for a LiteLLM proxy.")
     sub = parser.add_subparsers(dest="command", required=True)
+    _db(sub)
+    _create_admin(sub)
+    _users(sub)
+    _key_ring(sub)
+    _providers(sub)
+    _models(sub)
+    _templates(sub)
+    _config(sub)
+    _proxy(sub)
+    _alerts(sub)
+    _routes(sub)
+    _budgets(sub)
+    _recommend(sub)
+    _monitor(sub)
+    _health(sub)
+    _caller_keys(sub)
+    return parser
 
+
+def _db(sub: Subparsers) -> None:
+    """`db`: database migrations."""
     p = sub.add_parser("db", help="database migrations")
     p.add_argument("action", choices=["upgrade", "downgrade", "current", "check"])
     p.add_argument("revision", nargs="?")
     p.add_argument("--yes", action="store_true", help="do not ask before a downgrade")
     p.set_defaults(handler="app.cli.admin:cmd_db")
 
+
+def _create_admin(sub: Subparsers) -> None:
+    """`create-admin`: the first (or another) admin user."""
     p = sub.add_parser("create-admin", help="create an admin user")
     p.add_argument("--username", required=True)
     p.add_argument("--if-none", action="store_true", help="only when no user exists yet")
     p.add_argument("--generate", action="store_true", help="generate a one-time password")
     p.set_defaults(handler="app.cli.admin:cmd_create_admin")
 
+
+def _users(sub: Subparsers) -> None:
+    """`user …`: dashboard users."""
     p = sub.add_parser("user", help="dashboard users")
     usub = p.add_subparsers(dest="action", required=True)
     unlock = usub.add_parser("unlock", help="end the sign-in backoff on an account, from every source")
     unlock.add_argument("name")
     p.set_defaults(handler="app.cli.admin:cmd_user")
 
+
+def _key_ring(sub: Subparsers) -> None:
+    """`keys`: the secret key ring (not the caller keys of `key`)."""
     p = sub.add_parser("keys", help="secret key ring")
     p.add_argument("action", choices=["rotate", "status", "generate"])
     p.set_defaults(handler="app.cli.admin:cmd_keys")
 
+
+def _providers(sub: Subparsers) -> None:
+    """`provider …`: add, list, show, toggle, delete, restore and test providers."""
     p = sub.add_parser("provider", help="manage providers")
     psub = p.add_subparsers(dest="action", required=True)
     add = psub.add_parser("add")
@@ -82,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--timeout", type=float, default=10.0)
     p.set_defaults(handler="app.cli.providers:cmd_provider")
 
+
+def _models(sub: Subparsers) -> None:
+    """`model …`: add, list, enable and disable a provider's models."""
     p = sub.add_parser("model", help="manage models")
     msub = p.add_subparsers(dest="action", required=True)
     add = msub.add_parser("add")
@@ -103,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
         toggle.add_argument("models", nargs="+", metavar="MODEL")
     p.set_defaults(handler="app.cli.providers:cmd_model")
 
+
+def _templates(sub: Subparsers) -> None:
+    """`template …`: list provider templates, save a provider as one."""
     p = sub.add_parser("template", help="provider templates")
     tsub = p.add_subparsers(dest="action", required=True)
     tsub.add_parser("list")
@@ -110,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("--provider", required=True)
     save.add_argument("--name", required=True)
     p.set_defaults(handler="app.cli.providers:cmd_template")
+
+
+def _config(sub: Subparsers) -> None:
+    """`config …`: render, validate, diff, apply, history, rollback, import, export-env and export."""
     p = sub.add_parser("config", help="render, validate, diff, apply, roll back, import")
     csub = p.add_subparsers(dest="action", required=True)
     render_p = csub.add_parser("render", help="print (or --out) the next revision")
@@ -148,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler="app.cli.deploy:cmd_export")
     p.set_defaults(handler="app.cli.config:cmd_config")
 
+
+def _proxy(sub: Subparsers) -> None:
+    """`proxy …`: run, reload and check the supervised LiteLLM proxy."""
     p = sub.add_parser("proxy", help="the supervised LiteLLM proxy")
     psub = p.add_subparsers(dest="action", required=True)
     run_p = psub.add_parser("run", help="start the proxy under gunicorn and reload it on every apply")
@@ -158,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     psub.add_parser("status")
     p.set_defaults(handler="app.cli.proxy:cmd_proxy")
 
+
+def _alerts(sub: Subparsers) -> None:
+    """`alerts …`: list, acknowledge and deliver alerts."""
     p = sub.add_parser("alerts", help="list and acknowledge alerts")
     asub = p.add_subparsers(dest="action", required=True)
     list_p = asub.add_parser("list")
@@ -170,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     deliver.add_argument("--timeout", type=float, default=5.0)
     deliver.set_defaults(handler="app.cli.admin:cmd_alerts_deliver")
 
+
+def _routes(sub: Subparsers) -> None:
+    """`route …`: agent routes and the default fallbacks."""
     p = sub.add_parser("route", help="agent routes: preferred model, fallbacks, cost limit, local only")
     rsub = p.add_subparsers(dest="action", required=True)
     add = rsub.add_parser("add", help="add or replace the route callers reach as model agent/TYPE")
@@ -188,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     fallbacks.add_argument("--fallback", action="append", metavar="ALIAS", help="in order; none clears")
     p.set_defaults(handler="app.cli.routing:cmd_route")
 
+
+def _budgets(sub: Subparsers) -> None:
+    """`budget …`: spend limits per provider, route or application."""
     p = sub.add_parser("budget", help="daily or monthly spend limits per provider or route")
     bsub = p.add_subparsers(dest="action", required=True)
     add = bsub.add_parser("add", help="alerts at 50/80/100%%; --enforce refuses requests at 100%%")
@@ -207,10 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     bsub.add_parser("check", help="check spend now and raise the alerts due (the monitor does this)")
     p.set_defaults(handler="app.cli.budgets:cmd_budget")
 
+
+def _recommend(sub: Subparsers) -> None:
+    """`recommend`: cheaper models each route could use."""
     p = sub.add_parser("recommend", help="cheaper models each route could use, with the estimated saving")
     p.add_argument("--days", type=int, default=30, help="usage window (default 30 days)")
     p.set_defaults(handler="app.cli.budgets:cmd_recommend")
 
+
+def _monitor(sub: Subparsers) -> None:
+    """`monitor`: the health monitor's sweep interval, probe timeout, recheck delay and slow threshold."""
     p = sub.add_parser("monitor", help="probe every enabled provider, mark it healthy/degraded/down, alert")
     p.add_argument(
         "--interval", type=_positive, default=defaults.DEFAULT_INTERVAL, help="seconds between sweeps"
@@ -233,12 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler="app.cli.monitor:cmd_monitor")
 
+
+def _health(sub: Subparsers) -> None:
+    """`health`: providers' current health, or their last probe results."""
     p = sub.add_parser("health", help="providers' current health as the monitor judged it")
     p.add_argument("--provider", help="with --history: this provider only")
     p.add_argument("--history", type=int, metavar="N", help="the last N probe results instead")
     p.add_argument("--all", action="store_true", help="include disabled providers")
     p.set_defaults(handler="app.cli.monitor:cmd_health")
 
+
+def _caller_keys(sub: Subparsers) -> None:
+    """`key …`: caller keys, one scoped key per application (not the secret key ring of `keys`)."""
     p = sub.add_parser("key", help="caller keys: one scoped key per application for the proxy's /v1 routes")
     ksub = p.add_subparsers(dest="action", required=True)
     create = ksub.add_parser("create", help="a new application's key, printed once")
@@ -269,4 +339,3 @@ def build_parser() -> argparse.ArgumentParser:
         "key", help="id, application or key prefix"
     )
     p.set_defaults(handler="app.cli.keys:cmd_key")
-    return parser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from app.services.access import Actor, authorize
 from app.services.config import ConfigInvalid, get_settings_row
 from app.services.providers import create_provider
 from generator import bounded_yaml
-from generator.adopt import AdoptError, adopt
+from generator.adopt import AdoptError, Adoption, adopt
 from generator.bounded_yaml import YamlLimits
 
 
@@ -67,15 +68,44 @@ def import_config(
     `limits` bound what a hostile file may cost (size, nesting, aliases, duplicates, strings, deployments).
     """
     authorize(actor, "edit")
+    parsed = _load(text, limits)
+    adoption = _adopt(parsed, keep_behaviour=keep_behaviour)
+    created, report_changes = _create_providers(session, actor=actor, ring=ring, adoption=adoption)
+    _add_models(session, actor=actor, adoption=adoption, created=created)
+    sections = _merge_settings(session, actor=actor, adoption=adoption)
+    session.flush()
+    report = ImportReport(
+        providers=len(created),
+        models=len(adoption.models),
+        settings=sum(1 for v in sections.values() if v),
+        warnings=adoption.warnings + report_changes,
+        defaults=adoption.defaults,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="config.import",
+        target_type="config",
+        details={"providers": report.providers, "models": report.models, "warnings": len(report.warnings)},
+    )
+    return report
+
+
+def _load(text: str, limits: YamlLimits | None) -> Any:
+    """Parse the file as YAML within `limits` (default YamlLimits()); refuse it as LlmAdminError otherwise."""
     try:
-        parsed = bounded_yaml.load(text, limits or YamlLimits())
+        return bounded_yaml.load(text, limits or YamlLimits())
     except bounded_yaml.LimitExceeded as exc:
         raise LlmAdminError(f"import refused: {exc}") from None
     except yaml.YAMLError as exc:
         raise LlmAdminError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def _adopt(parsed: Any, *, keep_behaviour: bool) -> Adoption:
+    """Turn the parsed config into providers, models and settings; its problems raise ConfigInvalid."""
     prefixes = {t.id: t.litellm_provider for t in catalog.PROVIDER_TYPES.values()}
     try:
-        adoption = adopt(
+        return adopt(
             parsed,
             prefixes=prefixes,
             provider_of=_litellm_provider,
@@ -86,15 +116,26 @@ def import_config(
     except AdoptError as exc:
         raise ConfigInvalid(exc.problems) from None
 
+
+def _free_name(wanted: str, taken: set[str]) -> str:
+    """`wanted`, else `wanted-2`, `wanted-3`, … : the first name not in `taken` (casefolded); now taken."""
+    name, n = wanted, 1
+    while name.casefold() in taken:
+        n += 1
+        name = f"{wanted}-{n}"
+    taken.add(name.casefold())
+    return name
+
+
+def _create_providers(
+    session: Session, *, actor: Actor, ring: KeyRing, adoption: Adoption
+) -> tuple[dict[int, Provider], list[str]]:
+    """Create a provider per adopted one under a free name: the rows by id(adopted), and the warnings."""
     taken = {name.casefold() for name in session.scalars(select(Provider.name))}
     created: dict[int, Provider] = {}
     report_changes: list[str] = []
     for adopted in adoption.providers:
-        name, n = adopted.name, 1
-        while name.casefold() in taken:
-            n += 1
-            name = f"{adopted.name}-{n}"
-        taken.add(name.casefold())
+        name = _free_name(adopted.name, taken)
         ptype = catalog.PROVIDER_TYPES[adopted.type]
         known = {f.name for f in ptype.param_fields}
         provider = create_provider(
@@ -118,6 +159,11 @@ def import_config(
                 f"provider {name}: api_base '{adopted.base_url}' is stored as '{provider.base_url}' "
                 "(llm-admin's form of a base URL; LiteLLM calls the same endpoints)"
             )
+    return created, report_changes
+
+
+def _add_models(session: Session, *, actor: Actor, adoption: Adoption, created: dict[int, Provider]) -> None:
+    """Add an enabled model per adopted one; provider params its type does not know go to extra_params."""
     for model in adoption.models:
         provider = created[id(model.provider)]
         known_params = {f.name for f in catalog.PROVIDER_TYPES[provider.type].param_fields}
@@ -142,6 +188,10 @@ def import_config(
                 updated_by=actor.name,
             )
         )
+
+
+def _merge_settings(session: Session, *, actor: Actor, adoption: Adoption) -> dict[str, dict[str, Any]]:
+    """Merge the adopted settings over the stored ones, key by key: the sections adopted, by column."""
     settings = get_settings_row(session)
     sections = {
         "router_settings": adoption.router_settings,
@@ -153,19 +203,4 @@ def import_config(
         setattr(settings, key, {**(getattr(settings, key) or {}), **value})
     settings.updated_at = utcnow()
     settings.updated_by = actor.name
-    session.flush()
-    report = ImportReport(
-        providers=len(created),
-        models=len(adoption.models),
-        settings=sum(1 for v in sections.values() if v),
-        warnings=adoption.warnings + report_changes,
-        defaults=adoption.defaults,
-    )
-    audit.record(
-        session,
-        actor=actor,
-        action="config.import",
-        target_type="config",
-        details={"providers": report.providers, "models": report.models, "warnings": len(report.warnings)},
-    )
-    return report
+    return sections
