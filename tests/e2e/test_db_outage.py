@@ -1,7 +1,6 @@
-"""PostgreSQL goes down while the supervised proxy is under load: during a reload, a restart of gunicorn,
-a worker's start. Callers see no failure,
-workers never serve without their keys, and every usage event reaches the database once it is back
-(or is counted in the usage_dropped alert).
+"""PostgreSQL goes down while the supervised proxy is under load: during a reload, a restart of gunicorn
+and a worker's start. Callers see no failure, workers never serve without their keys, and every usage
+event reaches the database once it is back (or is counted in the usage_dropped alert).
 
 Each case prints its figures (requests tried / failed, usage events lost uncounted)."""
 
