@@ -183,22 +183,23 @@ def unwritten(
 ) -> tuple[list[dict[str, Any]], int]:
     """Of these rows, those past their journal's mark; of the dropped entries, how many are past it.
     Moves the marks past all of them, in the caller's transaction."""
-    workers = {e[0] for e in (*filter(None, map(entry_of, rows)), *dropped)}
-    if not workers:
+    entries = [entry_of(r) for r in rows]
+    highest: dict[str, int] = {}  # worker → the last of its events here: where its mark moves to
+    for entry in (*entries, *dropped):
+        if entry is not None:
+            highest[entry[0]] = max(entry[1], highest.get(entry[0], 0))
+    if not highest:
         return rows, len(dropped)
     marks = {
         m.worker: m
-        for m in session.scalars(select(UsageJournalMark).where(UsageJournalMark.worker.in_(workers)))
+        for m in session.scalars(select(UsageJournalMark).where(UsageJournalMark.worker.in_(highest)))
     }
 
     def fresh(entry: Entry | None) -> bool:
         return entry is None or entry[0] not in marks or entry[1] > marks[entry[0]].seq
 
-    kept = [r for r in rows if fresh(entry_of(r))]
+    kept = [row for row, entry in zip(rows, entries, strict=True) if fresh(entry)]
     counted = sum(1 for e in dropped if fresh(e))
-    highest: dict[str, int] = {}
-    for worker, seq in (*filter(None, map(entry_of, rows)), *dropped):
-        highest[worker] = max(seq, highest.get(worker, 0))
     now = datetime.now(UTC)
     for worker, seq in highest.items():
         mark = marks.get(worker)

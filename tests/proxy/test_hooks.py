@@ -284,6 +284,11 @@ def kill_when(stage: str, spool: Path, url: str, *args: int) -> None:
         child.communicate()
 
 
+def stored_tokens(url: str) -> list[int]:
+    """The prompt_tokens of every stored usage row, in insert order (each test row's number)."""
+    return [r.prompt_tokens for r in read(url, select(UsageEvent).order_by(UsageEvent.id))]
+
+
 def heir(fast_writer: Callable[[str], hooks.EventWriter], url: str, spool: Path) -> hooks.EventWriter:
     """A worker started after the deaths, on the same spool directory."""
     writer = fast_writer(url)
@@ -304,7 +309,7 @@ def test_a_sigkilled_worker_loses_none_of_the_events_it_was_handed(
     writer = heir(fast_writer, url, spool)
     wait_for(lambda: writer.written == 6, 20, "the dead worker's rows")
 
-    assert [r.prompt_tokens for r in read(url, select(UsageEvent).order_by(UsageEvent.id))] == list(range(6))
+    assert stored_tokens(url) == list(range(6))
     assert read(url, select(Alert)) == []
     wait_for(lambda: list(spool.iterdir()) == [], 10, "the adopted journal to be removed")
 
@@ -322,7 +327,7 @@ def test_a_worker_killed_after_its_commit_is_not_written_twice(
     wait_for(lambda: list(spool.iterdir()) == [], 20, "the adopted journal to be removed")
 
     assert writer.written == 0
-    assert [r.prompt_tokens for r in read(url, select(UsageEvent).order_by(UsageEvent.id))] == list(range(4))
+    assert stored_tokens(url) == list(range(4))
 
 
 def test_deaths_while_the_database_is_away_lose_nothing_and_count_every_drop_once(
@@ -340,8 +345,7 @@ def test_deaths_while_the_database_is_away_lose_nothing_and_count_every_drop_onc
     writer = heir(fast_writer, url, spool)
     wait_for(lambda: writer.written == 5, 20, "the kept rows")
 
-    rows = read(url, select(UsageEvent).order_by(UsageEvent.id))
-    assert [r.prompt_tokens for r in rows] == [3, 4, 5, 6, 7]  # the oldest were dropped
+    assert stored_tokens(url) == [3, 4, 5, 6, 7]  # the oldest were dropped
     [alert] = read(url, select(Alert))
     assert alert.message == "3 usage events were dropped while the database was unreachable"
     wait_for(lambda: list(spool.iterdir()) == [], 10, "the adopted journals to be removed")
@@ -360,7 +364,7 @@ def test_an_earlier_versions_spool_is_adopted(
     writer = heir(fast_writer, url, spool)
     wait_for(lambda: writer.written == 2, 20, "the spooled rows")
 
-    assert [r.prompt_tokens for r in read(url, select(UsageEvent).order_by(UsageEvent.id))] == [1, 2]
+    assert stored_tokens(url) == [1, 2]
     [alert] = read(url, select(Alert))
     assert alert.message == "2 usage events were dropped while the database was unreachable"
 
