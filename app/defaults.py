@@ -14,3 +14,8 @@ DEFAULT_TIMEOUT = 1.5
 DEFAULT_RECHECK = 5.0
 # a probe slower than this: degraded, still serving (app.services.health judges)
 DEGRADED_LATENCY_MS = 1000.0
+
+# the management HTTP API: where `llm-admin api` listens, and how long a new token lasts
+API_HOST = "127.0.0.1"
+API_PORT = 8600
+API_TOKEN_DAYS = 90

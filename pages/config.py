@@ -120,7 +120,7 @@ try:
         state.config_confirm_rollback = None
         if plan.problems:
             _show_problems(plan.problems)
-        elif plan.summary == "no changes" and settings.config_path.exists():
+        elif config.unchanged(plan, settings):
             st.info("Nothing to apply: the file already matches the database.")
         else:
             state.config_confirm_apply = (plan.number, plan.summary)

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # layer → the layers it may import (itself included where listed)
 ALLOWED = {
     "pages": {"pages", "services", "runtime", "core", "generator"},
-    "entry": {"entry", "services", "runtime", "proxy", "core", "generator"},  # the CLI, the monitor
+    "entry": {"entry", "services", "runtime", "proxy", "core", "generator"},  # the CLI, the monitor, the API
     "services": {"services", "runtime", "core", "generator"},
     "proxy": {"proxy", "runtime", "core", "generator"},
     "runtime": {"runtime", "core", "generator"},
@@ -27,6 +27,7 @@ def layer_of(module: str) -> str:
         ("streamlit_app", "pages"),
         ("app.ui", "pages"),
         ("app.cli", "entry"),
+        ("app.api", "entry"),
         ("app.monitor", "entry"),
         ("app.services", "services"),
         ("app.proxy", "proxy"),

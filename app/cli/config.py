@@ -80,7 +80,7 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
             if result.diff:
                 out(result.diff)
             return 0
-        if result.summary == "no changes" and settings.config_path.exists() and not args.force:
+        if config.unchanged(result, settings) and not args.force:
             out("nothing to apply: the file already matches the database")
             return 0
         if not args.yes and not confirm(f"Apply revision {result.number} to {settings.config_path}?"):

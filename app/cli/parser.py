@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     _monitor(sub)
     _health(sub)
     _caller_keys(sub)
+    _api(sub)
+    _api_tokens(sub)
     return parser
 
 
@@ -339,3 +341,25 @@ def _caller_keys(sub: Subparsers) -> None:
         "key", help="id, application or key prefix"
     )
     p.set_defaults(handler="app.cli.keys:cmd_key")
+
+
+def _api(sub: Subparsers) -> None:
+    """`api`: the management HTTP API."""
+    p = sub.add_parser("api", help="serve the management HTTP API (docs at /api/docs)")
+    p.add_argument("--host", default=defaults.API_HOST)
+    p.add_argument("--port", type=int, default=defaults.API_PORT)
+    p.set_defaults(handler="app.cli.api:cmd_api")
+
+
+def _api_tokens(sub: Subparsers) -> None:
+    """`token …`: a dashboard user's tokens for the HTTP API."""
+    p = sub.add_parser("token", help="API tokens: each acts as its dashboard user, with that user's role")
+    tsub = p.add_subparsers(dest="action", required=True)
+    create = tsub.add_parser("create", help="a new token for a user, printed once")
+    create.add_argument("--user", required=True, help="the dashboard user it acts as")
+    create.add_argument("--name", required=True, help="what it is for, e.g. ci-pipeline")
+    create.add_argument("--days", type=int, default=defaults.API_TOKEN_DAYS, help="days until it expires")
+    lst = tsub.add_parser("list", help="tokens (never the token itself)")
+    lst.add_argument("--user", help="only this user's")
+    tsub.add_parser("revoke", help="end a token at once").add_argument("id", type=int)
+    p.set_defaults(handler="app.cli.api:cmd_token")

@@ -10,7 +10,6 @@ from app.errors import LlmAdminError
 from app.runtime import proxy_state
 from app.runtime.processes import child_pids
 from app.services import config, golive
-from generator import files
 
 
 def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
@@ -32,22 +31,13 @@ def cmd_proxy(ctx: Context, args: argparse.Namespace) -> int:
             return runner.run()
         except RuntimeError as exc:
             raise LlmAdminError(str(exc)) from None
-    states = proxy_state.replica_states(settings)
-    if not states:
-        if args.action == "reload":
-            advice = golive.restart_advice(settings)
-            raise LlmAdminError(f"no llm-admin supervisor runs here; start or restart the proxy: `{advice}`")
-        return _stock_status(ctx)
     if args.action == "reload":
-        if any(s.master_pid is None for s in states):
-            raise LlmAdminError("a supervisor waits for the first config: run `llm-admin config apply`")
-        asked = time.time()
-        files.write_atomic(proxy_state.reload_request_path(settings), f"{asked}\n", mode=0o644)
-        result = proxy_state.wait_for_report(settings, lambda r: r.at > asked)
-        if result is None:
-            raise LlmAdminError("the supervisor did not report a reload; see data/logs/proxy.log")
+        result = golive.request_reload(settings, actor=ctx.actor)
         out(result.message)
         return 0 if result.ok else 1
+    states = proxy_state.replica_states(settings)
+    if not states:
+        return _stock_status(ctx)
     for state in states:
         if len(states) > 1:
             out(f"[{state.label}]")

@@ -14,9 +14,11 @@ from app.services.access import Actor, authorize
 __all__ = ["DEDUP_WINDOW", "acknowledge", "list_alerts", "raise_alert"]
 
 
-def list_alerts(session: Session, *, include_acknowledged: bool = False, limit: int = 200) -> list[Alert]:
+def list_alerts(
+    session: Session, *, include_acknowledged: bool = False, limit: int = 200, offset: int = 0
+) -> list[Alert]:
     """Newest first."""
-    query = select(Alert).order_by(Alert.at.desc(), Alert.id.desc()).limit(limit)
+    query = select(Alert).order_by(Alert.at.desc(), Alert.id.desc()).offset(offset).limit(limit)
     if not include_acknowledged:
         query = query.where(Alert.acknowledged_at.is_(None))
     return list(session.scalars(query))

@@ -60,9 +60,12 @@ def list_entries(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 500,
+    offset: int = 0,
 ) -> list[AuditEntry]:
     """Newest first, filtered; `since` inclusive, `until` exclusive."""
-    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+    query = (
+        select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).offset(offset).limit(limit)
+    )
     if actor:
         query = query.where(AuditEntry.actor == actor)
     if action:

@@ -101,6 +101,11 @@ def plan(
     return Plan(number, config, text, summary, unified, problems, warnings, rows)
 
 
+def unchanged(result: Plan, settings: Settings) -> bool:
+    """Nothing to apply: the file on disk already is what the rows render."""
+    return result.summary == "no changes" and settings.config_path.exists()
+
+
 @dataclass(frozen=True)
 class Applied:
     """A revision written to disk."""
@@ -202,8 +207,14 @@ def _set_status(number: int, status: str, message: str | None, *, only_if: str, 
         revisions.set_status(session, number, status, message, only_if=only_if, **values)
 
 
-def history(session: Session, *, limit: int = 50) -> list[ConfigRevision]:
-    return list(session.scalars(select(ConfigRevision).order_by(ConfigRevision.number.desc()).limit(limit)))
+def history(session: Session, *, limit: int = 50, offset: int = 0) -> list[ConfigRevision]:
+    """Revisions, newest first."""
+    query = select(ConfigRevision).order_by(ConfigRevision.number.desc()).offset(offset).limit(limit)
+    return list(session.scalars(query))
+
+
+def count_revisions(session: Session) -> int:
+    return session.scalar(select(func.count(ConfigRevision.id))) or 0
 
 
 def get_revision(session: Session, *, number: int) -> ConfigRevision:

@@ -11,9 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.crypto import load_master_key
+from app.errors import LlmAdminError
 from app.runtime import proxy_state
-from app.runtime.proxy_state import ProxyState
+from app.runtime.proxy_state import ProxyState, ReloadResult
+from app.services.access import Actor, authorize
 from app.settings import Settings
+from generator import files
 
 STOCK_RESTART = "docker compose restart litellm"
 # how long an apply waits for a supervisor that is still starting (`llm-admin proxy run` imports
@@ -99,6 +102,23 @@ def proxy_status(settings: Settings) -> ProxyStatus:
     if live is None:
         return ProxyStatus(False, None, f"no llm-admin supervisor; the proxy at {where} did not answer")
     return ProxyStatus(False, live, f"no llm-admin supervisor; the proxy at {where} serves revision {live}")
+
+
+def request_reload(settings: Settings, *, actor: Actor) -> ReloadResult:
+    """Ask every supervisor here to reload the proxy on the current file, and wait for the report."""
+    authorize(actor, "operate")
+    states = proxy_state.replica_states(settings)
+    if not states:
+        advice = restart_advice(settings)
+        raise LlmAdminError(f"no llm-admin supervisor runs here; start or restart the proxy: `{advice}`")
+    if any(s.master_pid is None for s in states):
+        raise LlmAdminError("a supervisor waits for the first config: run `llm-admin config apply`")
+    asked = time.time()
+    files.write_atomic(proxy_state.reload_request_path(settings), f"{asked}\n", mode=0o644)
+    result = proxy_state.wait_for_report(settings, lambda r: r.at > asked)
+    if result is None:
+        raise LlmAdminError("the supervisor did not report a reload; see data/logs/proxy.log")
+    return result
 
 
 def _wait_for_supervisor(settings: Settings, seconds: float) -> list[ProxyState]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app import catalog
 from app.errors import FieldError, NotFoundError, ValidationError
-from app.models import Model, Provider, utcnow
+from app.models import Model, Provider, Route, utcnow
 from app.services import audit
 from app.services.access import Actor, authorize
 from app.services.rows import check_version, flush_guarded, load
@@ -202,6 +202,38 @@ def set_models_enabled(session: Session, *, actor: Actor, model_ids: list[int], 
     return models
 
 
+def delete_model(session: Session, *, actor: Actor, model_id: int) -> None:
+    """Remove a model from its provider; refused while a route names its alias and no other model
+    serves that alias (the route would point at nothing)."""
+    authorize(actor, "edit")
+    model: Model = load(session, Model, model_id, kind="model")
+    others = session.scalar(
+        select(func.count(Model.id)).where(Model.alias == model.alias, Model.id != model.id)
+    )
+    if not others:
+        for route in session.scalars(select(Route)):
+            if model.alias == route.model or model.alias in (route.fallbacks or []):
+                raise ValidationError(
+                    [
+                        FieldError(
+                            "model",
+                            f"route agent/{route.agent_type} uses '{model.alias}'; change the route first",
+                        )
+                    ]
+                )
+    audit.record(
+        session,
+        actor=actor,
+        action="model.delete",
+        target_type="model",
+        target_id=model.id,
+        target_name=f"{model.provider.name}/{model.identifier}",
+        details={"before": _snapshot(model)},
+    )
+    session.delete(model)
+    session.flush()
+
+
 def find_model(session: Session, *, provider_id: int, identifier: str) -> Model:
     model = session.scalars(
         select(Model).where(Model.provider_id == provider_id, Model.identifier == identifier)
@@ -209,6 +241,27 @@ def find_model(session: Session, *, provider_id: int, identifier: str) -> Model:
     if model is None:
         raise NotFoundError(f"no model '{identifier}' on that provider; `llm-admin model list` shows them")
     return model
+
+
+def _model_filters(
+    provider_id: int | None, query: str | None, enabled: bool | None, include_deleted_providers: bool
+) -> list[Any]:
+    where: list[Any] = []
+    if not include_deleted_providers:
+        where.append(Provider.deleted_at.is_(None))
+    if provider_id is not None:
+        where.append(Model.provider_id == provider_id)
+    if enabled is not None:
+        where.append(Model.enabled.is_(enabled))
+    if query:
+        text = query.strip().lower()
+        where.append(
+            or_(
+                Model.identifier.icontains(text, autoescape=True),
+                Model.alias.icontains(text, autoescape=True),
+            )
+        )
+    return where
 
 
 def search_models(
@@ -219,28 +272,33 @@ def search_models(
     enabled: bool | None = None,
     include_deleted_providers: bool = False,
     limit: int | None = None,
+    offset: int = 0,
 ) -> list[Model]:
-    """Models by provider and identifier, filtered."""
+    """Models by provider and identifier, filtered; `limit`/`offset` page through them in SQL."""
     stmt = (
         select(Model)
         .join(Model.provider)
         .options(joinedload(Model.provider))
-        .order_by(Provider.name_key, Model.identifier)
+        .where(*_model_filters(provider_id, query, enabled, include_deleted_providers))
+        .order_by(Provider.name_key, Model.identifier, Model.id)
+        .offset(offset)
+        .limit(limit or None)
     )
-    if not include_deleted_providers:
-        stmt = stmt.where(Provider.deleted_at.is_(None))
-    if provider_id is not None:
-        stmt = stmt.where(Model.provider_id == provider_id)
-    if enabled is not None:
-        stmt = stmt.where(Model.enabled.is_(enabled))
-    if query:
-        text = query.strip().lower()
-        stmt = stmt.where(
-            or_(
-                Model.identifier.icontains(text, autoescape=True),
-                Model.alias.icontains(text, autoescape=True),
-            )
-        )
-    if limit:
-        stmt = stmt.limit(limit)
     return list(session.scalars(stmt))
+
+
+def count_models(
+    session: Session,
+    *,
+    provider_id: int | None = None,
+    query: str | None = None,
+    enabled: bool | None = None,
+    include_deleted_providers: bool = False,
+) -> int:
+    """How many models `search_models` finds with the same filters."""
+    stmt = (
+        select(func.count(Model.id))
+        .join(Model.provider)
+        .where(*_model_filters(provider_id, query, enabled, include_deleted_providers))
+    )
+    return session.scalar(stmt) or 0

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app import catalog
@@ -510,21 +510,10 @@ def get_provider(session: Session, *, provider_id: int, ring: KeyRing | None = N
     return view(_load(session, provider_id), ring)
 
 
-def list_providers(
-    session: Session,
-    *,
-    ring: KeyRing | None = None,
-    include_deleted: bool = False,
-    type: str | None = None,
-    enabled: bool | None = None,
-    search: str | None = None,
-) -> list[ProviderView]:
-    """Providers by priority then name, secrets masked; models counted in SQL, not loaded."""
-    query = (
-        select(Provider)
-        .options(selectinload(Provider.credentials))
-        .order_by(Provider.priority.desc(), Provider.name_key)
-    )
+def _provider_query(
+    *, include_deleted: bool, type: str | None, enabled: bool | None, search: str | None
+) -> Select[Provider]:
+    query = select(Provider)
     if not include_deleted:
         query = query.where(Provider.deleted_at.is_(None))
     if type:
@@ -533,15 +522,50 @@ def list_providers(
         query = query.where(Provider.enabled.is_(enabled))
     if search:
         query = query.where(Provider.name_key.contains(normalize_name(search), autoescape=True))
-    counts = {
-        pid: (int(total), int(enabled or 0))
-        for pid, total, enabled in session.execute(
-            select(
-                Model.provider_id, func.count(Model.id), func.sum(case((Model.enabled, 1), else_=0))
-            ).group_by(Model.provider_id)
-        )
-    }
-    return [view(p, ring, counts.get(p.id, (0, 0))) for p in session.scalars(query)]
+    return query
+
+
+def list_providers(
+    session: Session,
+    *,
+    ring: KeyRing | None = None,
+    include_deleted: bool = False,
+    type: str | None = None,
+    enabled: bool | None = None,
+    search: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[ProviderView]:
+    """Providers by priority then name, secrets masked; models counted in SQL, not loaded.
+    `limit`/`offset` page through them in SQL, so a page costs the same at any number of providers."""
+    query = (
+        _provider_query(include_deleted=include_deleted, type=type, enabled=enabled, search=search)
+        .options(selectinload(Provider.credentials))
+        .order_by(Provider.priority.desc(), Provider.name_key, Provider.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    found = list(session.scalars(query))
+    counted = select(
+        Model.provider_id, func.count(Model.id), func.sum(case((Model.enabled, 1), else_=0))
+    ).group_by(Model.provider_id)
+    if limit is not None:
+        counted = counted.where(Model.provider_id.in_([p.id for p in found]))
+    counts = {pid: (int(total), int(on or 0)) for pid, total, on in session.execute(counted)}
+    return [view(p, ring, counts.get(p.id, (0, 0))) for p in found]
+
+
+def count_providers(
+    session: Session,
+    *,
+    include_deleted: bool = False,
+    type: str | None = None,
+    enabled: bool | None = None,
+    search: str | None = None,
+) -> int:
+    """How many providers `list_providers` lists with the same filters."""
+    query = _provider_query(include_deleted=include_deleted, type=type, enabled=enabled, search=search)
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 def reveal_secret(

@@ -215,3 +215,7 @@ def _get(session: Session, user_id: int) -> User:
     if user is None:
         raise NotFoundError(f"user {user_id} does not exist")
     return user
+
+
+def get_user(session: Session, *, user_id: int) -> User:
+    return _get(session, user_id)
