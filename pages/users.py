@@ -1,4 +1,4 @@
-"""Users (admins only): add, disable or enable, reset a password, change a role."""
+"""Users (admins only): add, disable or enable, reset a password, change a role; API tokens."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app import db, ui
 from app.errors import LlmAdminError, ValidationError
 from app.models import User, as_utc
-from app.services import users
+from app.services import api_tokens, users
 from app.services.access import ROLES, Actor
 
 actor: Actor = st.session_state.actor
@@ -164,3 +164,110 @@ else:
             state.users_confirm_disable = None
             st.rerun()
 _errors("users_disable")
+
+
+def _create_token() -> None:
+    try:
+        with db.Session.begin() as session:
+            info, token = api_tokens.create_token(
+                session,
+                actor=state.actor,
+                name=state.tokens_new_name,
+                username=by_id[state.tokens_new_user].username,
+                days=int(state.tokens_new_days),
+            )
+    except ValidationError as exc:
+        state.tokens_errors = {e.field: e.message for e in exc.errors}
+        return
+    except LlmAdminError as exc:
+        state.tokens_errors = {"form": str(exc)}
+        return
+    state.tokens_errors = {}
+    state.tokens_new_name = ""
+    state.tokens_shown = (info.username, info.name, token)
+
+
+def _revoke_token(token_id: int) -> None:
+    try:
+        with db.Session.begin() as session:
+            info = api_tokens.revoke_token(session, actor=state.actor, token_id=token_id)
+    except LlmAdminError as exc:
+        state.tokens_errors = {"form": str(exc)}
+        return
+    state.tokens_errors = {}
+    state.tokens_confirm_revoke = None
+    state.users_flash = f"API token {ui.text(info.prefix)}… of {ui.text(info.username)}: revoked."
+
+
+st.subheader("API tokens")
+st.caption(
+    "A token lets automation use the HTTP API as its user, with that user's role; it is stored only as "
+    "a hash and shown once, when created."
+)
+with db.Session.begin() as session:
+    tokens = api_tokens.list_tokens(session, actor=actor)
+shown = state.pop("tokens_shown", None)
+if shown:
+    owner, label, token = shown
+    st.success(f"Token for {ui.text(owner)} ({ui.text(label)}). Copy it now: it is not shown again.")
+    st.code(token, language=None)
+if tokens:
+    st.dataframe(
+        [
+            {
+                "User": t.username,
+                "Name": t.name,
+                "Token": f"{t.prefix}…",
+                "State": t.state,
+                "Expires (UTC)": f"{t.expires_at:%Y-%m-%d %H:%M}",
+                "Last used (UTC)": f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never",
+            }
+            for t in tokens
+        ],
+        hide_index=True,
+        key="tokens_table",
+    )
+with st.form("tokens_add_form"):
+    st.selectbox(
+        "For user",
+        list(by_id),
+        key="tokens_new_user",
+        format_func=lambda i: f"{by_id[i].username} ({by_id[i].role})",
+    )
+    st.text_input("Name", key="tokens_new_name", placeholder="e.g. ci-pipeline")
+    _errors("tokens", "name")
+    st.number_input(
+        "Days until it expires",
+        min_value=1,
+        max_value=api_tokens.MAX_DAYS,
+        value=api_tokens.DEFAULT_DAYS,
+        key="tokens_new_days",
+    )
+    _errors("tokens", "days")
+    st.form_submit_button("Create token", key="tokens_add", on_click=_create_token)
+_errors("tokens", "username")
+_errors("tokens", "form")
+active = {t.id: t for t in tokens if t.state == "active"}
+if active:
+    revoking = st.selectbox(
+        "Token to revoke",
+        list(active),
+        key="tokens_pick",
+        format_func=lambda i: f"{active[i].prefix}… {active[i].username} ({active[i].name})",
+    )
+    if st.button("Revoke…", key="tokens_revoke"):
+        state.tokens_confirm_revoke = revoking
+    if state.get("tokens_confirm_revoke") in active:
+        doomed = active[state.tokens_confirm_revoke]
+        st.warning(f"Revoke {ui.text(doomed.prefix)}…? Requests with it are refused at once.")
+        yes, no = st.columns(2)
+        yes.button(
+            "Yes, revoke",
+            key="tokens_revoke_confirm",
+            type="primary",
+            on_click=_revoke_token,
+            args=(doomed.id,),
+        )
+        if no.button("Cancel", key="tokens_revoke_cancel"):
+            state.tokens_confirm_revoke = None
+            st.rerun()

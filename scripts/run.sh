@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: migrate the embedded database, make sure an admin exists, then run the supervised
-# LiteLLM proxy (127.0.0.1:4000) and the health monitor next to the dashboard (127.0.0.1:8501).
+# LiteLLM proxy (127.0.0.1:4000), the health monitor and the HTTP API (127.0.0.1:8600) next to the
+# dashboard (127.0.0.1:8501).
 # Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,9 @@ SUPERVISOR=$!
 # health monitor: probes the providers every 30 s, marks them down, alerts, steers traffic off the down
 "$BIN/llm-admin" monitor >>data/logs/monitor.log 2>&1 &
 MONITOR=$!
+API_PORT="${LLM_ADMIN_API_PORT:-8600}"
+"$BIN/llm-admin" api --port "$API_PORT" >>data/logs/api.log 2>&1 &
+API=$!
 
 # the proxy's first boot takes seconds (LiteLLM's import): say where it is until it serves
 proxy_progress() {
@@ -43,7 +47,7 @@ proxy_progress() {
 }
 proxy_progress &
 PROGRESS=$!
-trap 'kill $SUPERVISOR $MONITOR $PROGRESS 2>/dev/null; wait $SUPERVISOR $MONITOR 2>/dev/null' EXIT INT TERM
+trap 'kill $SUPERVISOR $MONITOR $API $PROGRESS 2>/dev/null; wait $SUPERVISOR $MONITOR $API 2>/dev/null' EXIT INT TERM
 
 PORT="${LLM_ADMIN_DASHBOARD_PORT:-8501}"
 echo "dashboard: http://127.0.0.1:${PORT}"
@@ -51,6 +55,7 @@ echo "proxy:     http://127.0.0.1:${LLM_ADMIN_PROXY_PORT:-4000}/v1 (starts with 
 echo "           your caller key is in data/caller.key (\`llm-admin key create\` makes more);"
 echo "           the master key in data/master.key is for ops only; logs in data/logs/)"
 echo "monitor:   probes every provider every 30 s; \`llm-admin health\` shows what it found"
+echo "api:       http://127.0.0.1:${API_PORT}/api/docs (a token: \`llm-admin token create --user admin --name me\`)"
 "$BIN/streamlit" run streamlit_app.py \
   --server.address 127.0.0.1 --server.port "$PORT" --server.headless true \
   --browser.gatherUsageStats false

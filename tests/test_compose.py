@@ -34,13 +34,14 @@ def test_the_stack_has_its_services_in_their_profiles() -> None:
         "migrate": "default",
         "dashboard": "default",
         "proxy": "default",
+        "api": "default",
         "monitor": "default",
         "proxy-b": "ha",
         "redis": "ha",
         "nginx": "ha",
         "litellm": "stock",
     }
-    assert OURS == ["dashboard", "migrate", "monitor", "proxy", "proxy-b"]
+    assert OURS == ["api", "dashboard", "migrate", "monitor", "proxy", "proxy-b"]
 
 
 def test_migrate_waits_for_a_healthy_postgres_and_everything_of_ours_waits_for_migrate() -> None:
@@ -129,9 +130,10 @@ def test_config_and_backups_live_on_a_named_volume_shared_by_our_services() -> N
 
 def test_only_the_front_doors_are_published() -> None:
     published = {n: s["ports"] for n, s in SERVICES.items() if s.get("ports")}
-    assert set(published) == {"dashboard", "proxy", "nginx", "litellm"}
+    assert set(published) == {"dashboard", "proxy", "api", "nginx", "litellm"}
     assert {n: _profile(SERVICES[n]) for n in published} == {
         "dashboard": "default",
+        "api": "default",
         "proxy": "default",
         "nginx": "ha",
         "litellm": "stock",
