@@ -21,7 +21,7 @@ from app.api.common import (
     transaction,
 )
 from app.errors import NotFoundError
-from app.services import discovery, onboarding, provider_forms, providers, templates
+from app.services import discovery, onboarding, provider_forms, provider_status, providers, templates
 
 router = APIRouter(prefix="/api/providers", tags=["providers"])
 
@@ -104,6 +104,25 @@ def create_provider(body: NewProvider, ring: RingDep, actor: ActorDep, response:
     response.headers.update(etag(created.version))
     response.headers["Location"] = f"/api/providers/{created.id}"
     return as_json(created)
+
+
+@router.get("/status")
+def provider_statuses(ring: RingDep, actor: ActorDep, include_deleted: bool = False) -> list[dict[str, Any]]:
+    """The Providers page's table: each provider's one status (connected, idle, warning,
+    disconnected, untested; the monitor's verdict when it has one), its last check and 24 h usage."""
+    with transaction() as session:
+        rows = provider_status.provider_rows(session, ring=ring, include_deleted=include_deleted)
+    return [
+        {
+            "id": r.provider.id,
+            "name": r.provider.name,
+            "status": r.status,
+            "tested": r.tested,
+            "last_check": as_json(r.last_check),
+            "usage_24h": as_json(r.usage),
+        }
+        for r in rows
+    ]
 
 
 @router.get("/detected")
