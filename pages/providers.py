@@ -27,11 +27,40 @@ except LlmAdminError as exc:
     st.stop()
 
 
+# the provider's limits LiteLLM enforces per deployment: field → label (empty: no limit)
+LIMITS = {
+    "rpm": "Requests per minute",
+    "tpm": "Tokens per minute",
+    "timeout_seconds": "Timeout (seconds)",
+}
+
+
+def limit_inputs(prefix: str, current: providers.ProviderView | None) -> dict[str, str]:
+    """One text input per limit, in a row; the service checks the values (whole numbers, seconds)."""
+    columns = st.columns(len(LIMITS))
+    values = {}
+    for column, (field, label) in zip(columns, LIMITS.items(), strict=True):
+        shown = getattr(current, field) if current is not None else None
+        values[field] = column.text_input(
+            label,
+            value="" if shown is None else f"{shown:g}",
+            key=f"{prefix}_{field}",
+            help="Empty: no limit." if field != "timeout_seconds" else "Empty: LiteLLM's default.",
+        )
+    return values
+
+
 def field_label(type_id: str | None, name: str) -> str:
     """The form label of a field a service named, e.g. 'params.api_version' → 'API version'."""
     base = name.removeprefix("params.").removesuffix("_env")
     spec = catalog.PROVIDER_TYPES[type_id].field(base) if type_id in catalog.PROVIDER_TYPES else None
-    labels = {"name": "Name", "base_url": "Base URL", "type": "Type", "default_model": "Default model"}
+    labels = {
+        "name": "Name",
+        "base_url": "Base URL",
+        "type": "Type",
+        "default_model": "Default model",
+        **LIMITS,
+    }
     label = spec.label if spec else labels.get(base, base)
     return f"{label} (environment variable)" if name.endswith("_env") else label
 
@@ -233,6 +262,7 @@ def add_form() -> None:
         default_model = st.text_input(
             "Default model", value=template.default_model or "", key=f"{prefix}_default"
         )
+        limits = limit_inputs(prefix, None)
         is_local = None
         if template.type == "custom":
             is_local = st.checkbox("Local (on-prem): local-only routes may use it", key=f"{prefix}_local")
@@ -245,6 +275,7 @@ def add_form() -> None:
         secret_envs=envs,
         params=params,
         default_model=default_model,
+        **limits,
     )
     if is_local is not None:
         fields["is_local"] = is_local
@@ -291,6 +322,7 @@ def edit_form(view: providers.ProviderView) -> None:
         default_model = st.text_input(
             "Default model", value=view.default_model or "", key=f"{prefix}_default"
         )
+        limits = limit_inputs(prefix, view)
         enabled = st.checkbox("Enabled", value=view.enabled, key=f"{prefix}_enabled")
         submitted = st.form_submit_button("Save changes")
     if not submitted:
@@ -302,6 +334,7 @@ def edit_form(view: providers.ProviderView) -> None:
         enabled=enabled,
         secrets=secrets,
         secret_envs=envs,
+        **limits,
     )
     if base_url is not None:
         changes["base_url"] = base_url

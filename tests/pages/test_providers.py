@@ -180,11 +180,14 @@ def test_the_form_shows_only_the_fields_the_type_needs(signed_in: Callable[[str]
         "add_bedrock_param_aws_region_name",
         "add_bedrock_param_aws_bedrock_runtime_endpoint",  # its endpoint override (a VPC endpoint)
         "add_bedrock_default",
+        *(f"add_bedrock_{limit}" for limit in ("rpm", "tpm", "timeout_seconds")),  # every type has them
     }
     assert at.text_input(key="add_bedrock_param_aws_region_name").value == "us-east-1"
     at.selectbox(key="add_template").select("system:ollama").run()
     keys = {str(t.key) for t in at.text_input if str(t.key).startswith("add_ollama")}
-    assert keys == {"add_ollama_name", "add_ollama_base_url", "add_ollama_default"}
+    assert keys == {"add_ollama_name", "add_ollama_base_url", "add_ollama_default"} | {
+        f"add_ollama_{limit}" for limit in ("rpm", "tpm", "timeout_seconds")
+    }
     assert at.text_input(key="add_ollama_base_url").value == "http://localhost:11434"
 
 
@@ -395,3 +398,44 @@ def test_add_and_test_on_postgresql(
     assert not at.exception
     assert table(at)[0]["Status"] == "🟢 connected"
     assert {m.label: m.value for m in at.metric}["Models listed"] == "3"
+
+
+# --- rate limits and timeout ----------------------------------------------------------------
+
+
+def test_limits_set_on_add_are_stored_and_shown_again_on_edit(signed_in: Callable[[str], AppTest]) -> None:
+    at = open_page(signed_in, "admin")
+    at.selectbox(key="add_template").select("system:openai").run()
+    at.text_input(key="add_openai_name").input("limited")
+    at.text_input(key="add_openai_secret_api_key").input(KEY)
+    at.text_input(key="add_openai_rpm").input("600")
+    at.text_input(key="add_openai_tpm").input("90000")
+    at.text_input(key="add_openai_timeout_seconds").input("12.5")
+    button(at, "Add provider").click().run()
+    assert not at.exception
+    with db.Session.begin() as session:
+        provider = session.scalars(select(Provider)).one()
+        assert (provider.rpm, provider.tpm, provider.timeout_seconds) == (600, 90000, 12.5)
+        pid = provider.id
+    at.run()
+    assert at.text_input(key=f"edit_{pid}_1_rpm").value == "600"
+    assert at.text_input(key=f"edit_{pid}_1_timeout_seconds").value == "12.5"
+
+
+def test_bad_limits_are_named_and_an_emptied_limit_is_cleared(signed_in: Callable[[str], AppTest]) -> None:
+    pid = add_provider()
+    at = open_page(signed_in, "admin")
+    at.text_input(key=f"edit_{pid}_1_rpm").input("lots")
+    at.text_input(key=f"edit_{pid}_1_timeout_seconds").input("0")
+    button(at, "Save changes").click().run()
+    errors = [plain(e.value) for e in at.error]
+    assert any(e.startswith("**Requests per minute** (`rpm`): must be a whole number") for e in errors)
+    assert any(e.startswith("**Timeout (seconds)** (`timeout_seconds`): must be seconds") for e in errors)
+    assert stored(pid).version == 1
+    at.text_input(key=f"edit_{pid}_1_rpm").input("100")
+    at.text_input(key=f"edit_{pid}_1_timeout_seconds").input("")
+    button(at, "Save changes").click().run()
+    assert (stored(pid).rpm, stored(pid).timeout_seconds) == (100, None)
+    at.text_input(key=f"edit_{pid}_2_rpm").input("")
+    button(at, "Save changes").click().run()
+    assert stored(pid).rpm is None
