@@ -21,10 +21,18 @@ from app.validation import check_identifier
 
 
 def target_for(
-    session: Session, *, actor: Actor, ring: KeyRing, provider_id: int, environ: Mapping[str, str]
+    session: Session,
+    *,
+    actor: Actor,
+    ring: KeyRing,
+    provider_id: int,
+    environ: Mapping[str, str],
+    sync: bool = False,
 ) -> ProbeTarget:
-    """What a probe of this provider needs, its secrets decrypted or read from `environ`."""
-    authorize(actor, "operate")
+    """What a probe of this provider needs, its secrets decrypted or read from `environ`.
+
+    `sync`: the probe's models are to be added, an edit: refused before the provider is asked."""
+    authorize(actor, "edit" if sync else "operate")
     return probe_target(_provider(session, provider_id), ring=ring, environ=environ)
 
 

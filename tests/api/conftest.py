@@ -74,7 +74,9 @@ def seed_users(password: str = "a-long-password-1") -> dict[str, str]:
     with db.Session.begin() as session:
         for role in ROLES:
             users.create_user(session, actor=system, username=names[role], password=password, role=role)
-            _, tokens[role] = api_tokens.create_token(session, actor=system, name="tests", username=names[role])
+            _, tokens[role] = api_tokens.create_token(
+                session, actor=system, name="tests", username=names[role]
+            )
     return tokens
 
 

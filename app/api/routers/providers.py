@@ -207,7 +207,7 @@ def test_provider(
     transaction is held while the provider is asked."""
     with transaction() as session:
         target = discovery.target_for(
-            session, actor=actor, ring=ring, provider_id=provider_id, environ=environ()
+            session, actor=actor, ring=ring, provider_id=provider_id, environ=environ(), sync=sync
         )
     result = discovery.probe(target)
     outcome: dict[str, Any] = {"test": as_json(result)}
