@@ -11,7 +11,7 @@ import streamlit as st
 from app import catalog, db, ui
 from app.errors import ConflictError, LlmAdminError, ValidationError
 from app.probes import ProbeResult
-from app.services import discovery, onboarding, provider_forms, provider_status, providers
+from app.services import discovery, onboarding, provider_forms, provider_status, providers, templates
 from app.services.access import Actor
 from app.services.discovery import SyncResult
 from app.services.provider_status import ProviderRow
@@ -367,12 +367,9 @@ def provider_panel(row: ProviderRow) -> None:
         st.caption(f"Last test: {ui.text(view.last_test_message)}")
     for cred in view.credentials:
         shown = f"`{cred.masked}`" if cred.masked else f"from `${cred.env_var}`"
-        st.caption(f"{cred.field}: {ui.text(shown)}")
-        if (
-            cred.masked
-            and actor.can("reveal")
-            and st.button(f"Reveal {cred.field}", key=f"reveal_{cred.field}")
-        ):
+        label = field_label(view.type, cred.field)
+        st.caption(f"{label}: {ui.text(shown)}")
+        if cred.masked and actor.can("reveal") and st.button(f"Reveal {label}", key=f"reveal_{cred.field}"):
             try:
                 with db.Session.begin() as session:
                     value = providers.reveal_secret(
@@ -412,6 +409,37 @@ def provider_panel(row: ProviderRow) -> None:
     if actor.can("edit"):
         with st.expander(f"Edit {ui.text(view.name)}"):
             edit_form(view)
+        with st.expander("Save as template"):
+            template_form(view)
+
+
+def template_form(view: providers.ProviderView) -> None:
+    """Keep this provider's settings (never its keys) as a template offered when adding a provider."""
+    st.caption("Its type, base URL, parameters, key variables and models; never a stored key.")
+    with st.form(f"template_{view.id}"):
+        name = st.text_input(
+            "Template name *", key=f"template_{view.id}_name", placeholder="e.g. Team OpenAI"
+        )
+        submitted = st.form_submit_button("Save template")
+    if not submitted:
+        return
+    try:
+        with db.Session.begin() as session:
+            saved = templates.save_template_from_provider(
+                session, actor=actor, provider_id=view.id, name=name
+            )
+            saved_name = saved.name
+    except ValidationError as err:
+        for problem in err.errors:
+            st.error(f"**Template name**: {ui.text(problem.message)}")
+        return
+    except LlmAdminError as exc:
+        st.error(ui.text(exc))
+        return
+    st.session_state.providers_flash = (
+        f"Saved template {ui.text(saved_name)}; it is offered under “Start from a template”."
+    )
+    st.rerun()
 
 
 # --- the page -------------------------------------------------------------------------------

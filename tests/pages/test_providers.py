@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import catalog, db, ui
 from app.crypto import generate_key
-from app.models import AuditEntry, Model, Provider, ProviderHealth, UsageEvent, utcnow
+from app.models import AuditEntry, Model, Provider, ProviderHealth, ProviderTemplate, UsageEvent, utcnow
 from app.services import providers
 from app.services.access import Actor
 from tests.pages.helpers import plain
@@ -318,6 +318,7 @@ def test_admin_reveals_a_key_and_the_reveal_is_audited(signed_in: Callable[[str]
     add_provider()
     at = open_page(signed_in, "admin")
     assert not at.code
+    assert at.button(key="reveal_api_key").label == "Reveal API key"
     at.button(key="reveal_api_key").click().run()
     assert [c.value for c in at.code] == [KEY]
     with db.Session.begin() as session:
@@ -439,3 +440,38 @@ def test_bad_limits_are_named_and_an_emptied_limit_is_cleared(signed_in: Callabl
     at.text_input(key=f"edit_{pid}_2_rpm").input("")
     button(at, "Save changes").click().run()
     assert stored(pid).rpm is None
+
+
+# --- save as template -----------------------------------------------------------------------
+
+
+def test_a_provider_saved_as_a_template_is_offered_when_adding_without_its_key(
+    signed_in: Callable[[str], AppTest],
+) -> None:
+    pid = add_provider()
+    at = open_page(signed_in, "admin")
+    at.text_input(key=f"template_{pid}_name").input("Team OpenAI")
+    button(at, "Save template").click().run()
+    assert not at.exception
+    assert "Saved template Team OpenAI" in plain(at.success[0].value)
+    options = at.selectbox(key="add_template").options
+    assert any("Team OpenAI (custom, openai)" in option for option in options)
+    with db.Session.begin() as session:
+        saved = session.scalars(select(ProviderTemplate).where(ProviderTemplate.name == "Team OpenAI")).one()
+        assert KEY not in str(saved.params) + str(saved.settings)
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.target_type == "template")).one()
+        assert entry.actor == "admin"
+
+
+def test_a_template_name_already_taken_is_refused_inline(signed_in: Callable[[str], AppTest]) -> None:
+    pid = add_provider()
+    at = open_page(signed_in, "admin")
+    for _ in range(2):
+        at.text_input(key=f"template_{pid}_name").input("Team OpenAI")
+        button(at, "Save template").click().run()
+    assert any(plain(e.value).startswith("**Template name**:") for e in at.error)
+    with db.Session.begin() as session:
+        assert (
+            session.scalar(select(func.count(ProviderTemplate.id)).where(ProviderTemplate.kind == "custom"))
+            == 1
+        )
