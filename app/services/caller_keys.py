@@ -321,11 +321,12 @@ def rotate_key(
 
 
 def revoke_key(session: Session, *, actor: Actor, key_id: int, now: datetime | None = None) -> CallerKey:
-    """Stop the key (and a previous one still in its overlap) for good."""
+    """Stop the key (and a previous one still in its overlap) for good; revoking a revoked key
+    changes nothing (as an idempotent DELETE expects)."""
     authorize(actor, "edit")
     row = get_key(session, key_id)
     if row.revoked_at is not None:
-        raise ValidationError([FieldError("key", f"the key of {row.application} is already revoked")])
+        return row
     moment = now or utcnow()
     before = _snapshot(row)
     row.revoked_at, row.revoked_by = moment, actor.name

@@ -96,17 +96,19 @@ def update_key(
 
 
 @router.post("/{key_id}/rotate")
-def rotate_key(key_id: int, body: Rotation, actor: ActorDep) -> dict[str, Any]:
-    """A new key (in this response only); the old one keeps working for `overlap_seconds`."""
+def rotate_key(key_id: int, actor: ActorDep, body: Rotation | None = None) -> dict[str, Any]:
+    """A new key (in this response only); the old one keeps working for `overlap_seconds` (the
+    body is optional: an hour by default)."""
+    options = body or Rotation()
     with transaction() as session:
         row, key = caller_keys.rotate_key(
-            session, actor=actor, key_id=key_id, overlap_seconds=body.overlap_seconds
+            session, actor=actor, key_id=key_id, overlap_seconds=options.overlap_seconds
         )
         return {**as_json(_described(session, actor, row.id)), "key": key}
 
 
 @router.delete("/{key_id}", status_code=204)
 def revoke_key(key_id: int, actor: ActorDep) -> None:
-    """Revoke the key at once (the row stays, as the audit trail's subject)."""
+    """Revoke the key at once (the row stays, as the audit trail's subject); again: nothing changes."""
     with transaction() as session:
         caller_keys.revoke_key(session, actor=actor, key_id=key_id)

@@ -36,9 +36,9 @@ class Aliases(BaseModel):
 
 class NewBudget(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    scope: str  # global | provider | application
+    scope: str  # provider | route | application
     target: str = ""
-    period: str  # daily | weekly | monthly
+    period: str  # daily | monthly
     limit_usd: float
     enforce: bool = False
 
@@ -86,7 +86,7 @@ def save_route(
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Any:
-    """Add the route or replace it; a stale version (If-Match or `version`) → 409."""
+    """Add the route (201) or replace it (200); a stale version (If-Match or `version`) → 409."""
     with transaction() as session:
         try:
             current: int | None = routes.get_route(session, agent_type).version
@@ -101,6 +101,8 @@ def save_route(
             **body.model_dump(exclude={"version"}),
         )
         response.headers.update(etag(route.version))
+        if current is None:
+            response.status_code = 201
         return as_json(route)
 
 
