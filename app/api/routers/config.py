@@ -87,10 +87,13 @@ def validate(settings: SettingsDep, ring: RingDep, actor: ActorDep) -> dict[str,
 
 
 @router.post("/config/apply")
-def apply(body: ApplyOptions, settings: SettingsDep, ring: RingDep, actor: ActorDep) -> dict[str, Any]:
+def apply(
+    settings: SettingsDep, ring: RingDep, actor: ActorDep, body: ApplyOptions | None = None
+) -> dict[str, Any]:
     """Validate, record, back up and write the next revision, then (with `wait`) report whether the
     proxy serves it: `go_live.outcome` is live, failed (the last good one is restored), or what
-    loads it. Invalid → 422 listing every problem, nothing written."""
+    loads it. Invalid → 422 listing every problem, nothing written. The body is optional."""
+    body = body or ApplyOptions()
     if not body.force:
         result = _plan(settings, ring, actor, deep=False)
         if not result.problems and config.unchanged(result, settings):
