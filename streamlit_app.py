@@ -91,6 +91,7 @@ else:
         st.Page(
             "pages/usage.py", title="Usage and costs", icon=":material/payments:", url_path="usage-costs"
         ),
+        st.Page("pages/budgets.py", title="Budgets", icon=":material/savings:", url_path="spend-limits"),
         st.Page("pages/keys.py", title="Caller keys", icon=":material/key:", url_path="caller-keys"),
         st.Page("pages/audit.py", title="Audit", icon=":material/history:", url_path="audit-log"),
     ]

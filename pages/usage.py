@@ -1,5 +1,5 @@
 """Usage and costs: spend by provider, model group, route, caller application and day; requests, tokens,
-errors, latency; budgets; cheaper models; the aggregated rows as CSV."""
+errors, latency; cheaper models; the aggregated rows as CSV."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import db, ui
-from app.services import budgets, recommendations, usage
+from app.services import recommendations, usage
 
 DEFAULT_DAYS = 30
 TOP = 15  # bars per chart; the table under it lists them all
@@ -133,7 +133,6 @@ route = right.selectbox("Route", [None, *route_names], format_func=route_label, 
 
 with db.Session.begin() as session:
     report = usage.usage_report(session, start=start, end=end, provider=provider, route=route)
-    budget_rows = budgets.list_budgets(session)
     by_application = usage.usage_by_application(session, start=start, end=end)
 
 totals = report.totals
@@ -189,28 +188,6 @@ else:
             key="usage_application_csv",
             help="one line per day and caller application, over every provider and route",
         )
-
-st.subheader("Budgets")
-if not budget_rows:
-    st.caption(
-        "No budgets yet. Add one with "
-        "`llm-admin budget add --provider NAME --period monthly --limit-usd 100`."
-    )
-for budget in budget_rows:
-    state = (
-        "exhausted, enforced"
-        if budget.exhausted and budget.enforce
-        else "exhausted"
-        if budget.exhausted
-        else ""
-    )
-    st.progress(
-        min(budget.percent / 100, 1.0),
-        text=(
-            f"{budget.scope} **{ui.text(budget.target)}** ({budget.period}): ${budget.spent_usd:,.2f} of "
-            f"${budget.limit_usd:,.2f} ({budget.percent:.0f}%){' — ' + state if state else ''}"
-        ),
-    )
 
 st.subheader("Cheaper models")
 # on demand: it weighs every enabled model against each route's last 30 days of raw events

@@ -12,7 +12,7 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from app import db
-from app.models import ConfigRevision, Provider
+from app.models import Budget, ConfigRevision, Provider
 from app.services import alerts, health
 from tests.pages.helpers import seed_models
 
@@ -26,6 +26,7 @@ PAGES = [  # (page, a button clicked once it is open, whether it shows the store
     ("pages/routing.py", None, False),
     ("pages/health.py", None, True),
     ("pages/usage.py", None, False),
+    ("pages/budgets.py", None, True),
     ("pages/config.py", None, True),
     ("pages/config.py", "config_diff", True),
     ("pages/audit.py", None, False),
@@ -37,8 +38,8 @@ MARKDOWN = MarkdownIt("commonmark", {"html": True})
 
 @pytest.fixture
 def hostile(dashboard_env: None) -> Iterator[None]:
-    """A provider named with the hostile text, its last test failed with it, an alert quoting it, and a
-    revision the proxy refused with it in the error."""
+    """A provider named with the hostile text, its last test failed with it, an alert quoting it, a
+    budget on it, and a revision the proxy refused with it in the error."""
     ids = seed_models()
     with db.Session.begin() as session:
         provider = session.get(Provider, ids["cloud"])
@@ -48,6 +49,16 @@ def hostile(dashboard_env: None) -> Iterator[None]:
         health.record_probe(session, provider_id=provider.id, ok=False, latency_ms=None, error=HOSTILE)
         alerts.raise_alert(
             session, kind="provider_down", severity="critical", message=f"{HOSTILE} is down", dedup_key="x"
+        )
+        session.add(
+            Budget(
+                scope="provider",
+                target=HOSTILE,
+                period="monthly",
+                limit_usd=5,
+                created_by="t",
+                updated_by="t",
+            )
         )
         session.add(
             ConfigRevision(
@@ -70,6 +81,7 @@ def _markdown_bodies(at: AppTest) -> list[str]:
         bodies += [str(element.value) for element in at.get(kind)]
     for kind in ("expander", "button", "checkbox", "toggle", "selectbox", "multiselect", "text_input"):
         bodies += [str(getattr(element, "label", "")) for element in at.get(kind)]
+    bodies += [str(bar.proto.text) for bar in at.get("progress")]
     return bodies
 
 

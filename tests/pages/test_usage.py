@@ -1,5 +1,5 @@
 """The usage and costs page: figures for known events, the empty state, the date range and filters,
-budget bars, cheaper models, the CSVs, usage by caller application, and every role may look."""
+cheaper models, the CSVs, usage by caller application, and every role may look."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from streamlit.testing.v1 import AppTest
 
 from app import db
 from app.models import Model, Provider, Route
-from app.services import budgets
 from app.services.access import Actor
 from tests.services.test_usage import event as usage_event
 from tests.services.test_usage import record
@@ -57,10 +56,6 @@ def metrics(at: AppTest) -> dict[str, str]:
 def frame(at: AppTest, first_column: str) -> pd.DataFrame:
     [found] = [d.value for d in at.dataframe if d.value.columns[0] == first_column]
     return found
-
-
-def progress_bars(at: AppTest) -> list[tuple[int, str]]:
-    return [(p.proto.value, p.proto.text) for p in at.get("progress")]
 
 
 def known() -> list[dict[str, Any]]:
@@ -115,7 +110,6 @@ def test_no_usage_says_so_and_offers_no_download(signed_in: Callable[[str], AppT
     assert "No requests from" in at.info[0].value
     assert at.get("download_button") == []
     assert at.get("vega_lite_chart") == []
-    assert "No budgets yet" in at.caption[0].value
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -180,27 +174,6 @@ def test_the_csv_holds_the_aggregated_rows_of_the_range(
         f"{day},Acme,gpt-4o,,1,0,0,100,20,0.5",
         f"{day},Acme,gpt-4o-mini,agent/chat,1,0,0,100,20,0.25",
         f"{day},Beta,claude,,2,1,0,1100,40,1.0",
-    ]
-
-
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_budget_bars_show_spend_against_each_limit(signed_in: Callable[[str], AppTest], admin: Actor) -> None:
-    with db.Session.begin() as session:
-        session.add(Provider(name="Acme", name_key="acme", type="openai", created_by="t", updated_by="t"))
-        session.flush()
-        budgets.add_budget(
-            session, actor=admin, scope="provider", target="Acme", period="daily", limit_usd=0.5
-        )
-        budgets.add_budget(
-            session, actor=admin, scope="provider", target="Acme", period="monthly", limit_usd=4
-        )
-    record([event(cost_usd=0.75)])
-
-    at = open_usage(signed_in)
-
-    assert progress_bars(at) == [
-        (100, "provider **Acme** (daily): $0.75 of $0.50 (150%) — exhausted"),
-        (18, "provider **Acme** (monthly): $0.75 of $4.00 (19%)"),
     ]
 
 
