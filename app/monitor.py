@@ -32,7 +32,7 @@ from app.errors import LlmAdminError
 from app.models import Provider, ProviderHealth, utcnow
 from app.probes import ProbeResult, ProbeTarget, test_connection
 from app.services import alerts, budgets, config, discovery, health, webhooks
-from app.services.access import Actor
+from app.services.access import Actor, authorize
 from app.settings import Settings
 
 log = logging.getLogger("llm_admin.monitor")
@@ -142,12 +142,16 @@ def sweep(
     apply_config: bool = True,
     retry_apply: bool = False,
     slow_ms: float = health.DEGRADED_LATENCY_MS,
+    actor: Actor | None = None,
 ) -> SweepSummary:
     """Probe every enabled provider (or `only` these) at once, record the verdicts, steer off the down.
 
     The config is applied again when the set of down providers changed, or with `retry_apply` (the
-    last attempt failed) whenever the file does not match the steered render.
+    last attempt failed) whenever the file does not match the steered render. A sweep a user asks
+    for (`actor`: the API's "sweep now") needs the operate permission; the monitor's own need none.
     """
+    if actor is not None:
+        authorize(actor, "operate")
     started = time.perf_counter()
     at = utcnow()
     db.init(settings.database_url)
