@@ -4,24 +4,49 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
 from app import db, ui
 from app.errors import LlmAdminError
 from app.models import utcnow
-from app.services import alerts, health
+from app.services import alerts, health, provider_status
 
-STATUS_ICON = {"healthy": "🟢", "degraded": "🟡", "down": "🔴", "unknown": "⚪", "skipped": "⚪"}
 # window → (hours, seconds per chart point): about a hundred points whatever the window
 WINDOWS = {"1 hour": (1, 60), "6 hours": (6, 300), "24 hours": (24, 900), "7 days": (24 * 7, 6 * 3600)}
 CHARTED = 8  # providers charted by default
 
 actor = st.session_state.actor
+
+
+def _chart(frame: pd.DataFrame, column: str, title: str, *, percent: bool = False) -> alt.Chart:
+    """One line per provider in clearly distinct colours; times in UTC, 24-hour, like the tables."""
+    scale = alt.Scale(domain=[0, 100]) if percent else alt.Scale(zero=True)
+    return (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("utcyearmonthdatehoursminutes(at):T", title="time (UTC)", axis=alt.Axis(format="%H:%M")),
+            y=alt.Y(f"{column}:Q", title=title, scale=scale),
+            color=alt.Color("provider:N", title="provider", scale=alt.Scale(scheme="category10")),
+            tooltip=[
+                alt.Tooltip("provider:N"),
+                alt.Tooltip(
+                    "utcyearmonthdatehoursminutes(at):T", title="time (UTC)", format="%Y-%m-%d %H:%M"
+                ),
+                alt.Tooltip(f"{column}:Q", title=title, format=".0f"),
+            ],
+        )
+    )
+
+
 st.title("Health and alerts")
 
 with db.Session.begin() as session:
     current = health.list_health(session)
+    # the one status every page shows (the monitor's verdict when it has one)
+    status = {r.provider.id: r.label for r in provider_status.provider_rows(session)}
 if not current:
     st.info("No providers yet: add one on the Providers page; `llm-admin monitor` then probes it.")
 else:
@@ -29,7 +54,7 @@ else:
         [
             {
                 "Provider": h.name,
-                "Status": f"{STATUS_ICON.get(h.status, '⚪')} {h.status}",
+                "Status": status.get(h.provider_id, "⚪ untested"),
                 "Latency (ms)": None if h.latency_ms is None else round(h.latency_ms),
                 "Failures in a row": h.consecutive_failures,
                 "Checked (UTC)": h.checked_at.strftime("%Y-%m-%d %H:%M:%S") if h.checked_at else "never",
@@ -59,12 +84,18 @@ else:
         st.caption("No probes in this window yet: the monitor probes every 30 seconds when it runs.")
     else:
         frame = pd.DataFrame(
-            {"at": b.start, "provider": b.provider, "latency": b.latency_ms, "up": b.ok_share} for b in series
+            {
+                "at": b.start,
+                "provider": b.provider,
+                "latency": b.latency_ms,  # None when no probe of the bucket succeeded: a gap, not 0
+                "succeeded": 100 * b.ok_share,
+            }
+            for b in series
         )
-        st.subheader("Latency (ms, mean of the successful probes)")
-        st.line_chart(frame, x="at", y="latency", color="provider")
-        st.subheader("Share of probes that succeeded")
-        st.line_chart(frame, x="at", y="up", color="provider")
+        st.subheader("Latency of the successful probes")
+        st.altair_chart(_chart(frame, "latency", "latency (ms)"), width="stretch")
+        st.subheader("Probes that succeeded")
+        st.altair_chart(_chart(frame, "succeeded", "probes succeeded (%)", percent=True), width="stretch")
 
 st.header("Alerts")
 show_all = st.toggle("Include acknowledged", key="alerts_all")

@@ -1,15 +1,27 @@
-"""Overview: the providers and models the proxy can route to."""
+"""Overview: open critical alerts first, then the providers (with the one status every page shows)
+and the models the proxy can route to."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import db
-from app.services import providers
+from app import db, ui
+from app.services import alerts, provider_status
 
 st.title("Overview")
 with db.Session.begin() as session:
-    rows = providers.list_providers(session)
+    rows = provider_status.provider_rows(session)
+    critical = [a for a in alerts.list_alerts(session) if a.severity == "critical"]
+    shown = [(a.at, a.message) for a in critical[:3]]
+
+if critical:
+    lines = "\n".join(f"- {at:%Y-%m-%d %H:%M} UTC: {ui.text(message)}" for at, message in shown)
+    more = f"\n\n…and {len(critical) - len(shown)} more." if len(critical) > len(shown) else ""
+    st.error(
+        f"**{len(critical)} open critical alert{'s' * (len(critical) != 1)}** (see Health and alerts):\n"
+        f"{lines}{more}",
+        icon="🚨",
+    )
 
 if not rows:
     st.info(
@@ -17,19 +29,21 @@ if not rows:
         "local servers (Ollama, LocalAI) are offered there in one click."
     )
 else:
-    left, right = st.columns(2)
-    left.metric("Providers", len(rows))
-    right.metric("Enabled models", sum(p.enabled_model_count for p in rows))
+    left, middle, right = st.columns(3)
+    left.metric("Providers", f"{len(rows):,}")
+    middle.metric("Enabled models", f"{sum(r.provider.enabled_model_count for r in rows):,}")
+    right.metric("Disconnected", sum(r.status == "disconnected" for r in rows))
     st.dataframe(
         [
             {
-                "Name": p.name,
-                "Type": p.type,
-                "Enabled": p.enabled,
-                "Models enabled": f"{p.enabled_model_count}/{p.model_count}",
-                "Last test": "never" if p.last_test_at is None else ("ok" if p.last_test_ok else "failed"),
+                "Name": r.provider.name,
+                "Type": r.provider.type,
+                "Status": r.label,
+                "Last check": r.tested,
+                "Enabled": r.provider.enabled,
+                "Models enabled": f"{r.provider.enabled_model_count:,}/{r.provider.model_count:,}",
             }
-            for p in rows
+            for r in rows
         ],
         hide_index=True,
         key="providers_table",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -63,11 +64,15 @@ def test_status_latency_and_alerts_are_shown(signed_in: Callable[[str], AppTest]
 
     table = at.dataframe[0].value
     assert list(table["Provider"]) == ["home", "lab"]  # worst first
-    assert list(table["Status"]) == ["🔴 down", "🟢 healthy"]
+    assert list(table["Status"]) == ["🔴 disconnected", "🟢 connected"]  # the Providers page's words
     assert list(table["Failures in a row"]) == [2, 0]
     assert "connection refused" in table["Last error"][0]
-    charts = at.get("vega_lite_chart")
-    assert len(charts) == 2  # latency, and the share of probes that succeeded
+    charts = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert [c["encoding"]["y"]["title"] for c in charts] == ["latency (ms)", "probes succeeded (%)"]
+    assert charts[1]["encoding"]["y"]["scale"]["domain"] == [0, 100]
+    assert {c["encoding"]["x"]["title"] for c in charts} == {"time (UTC)"}
+    assert {c["encoding"]["x"]["axis"]["format"] for c in charts} == {"%H:%M"}  # 24-hour
+    assert {c["encoding"]["x"]["timeUnit"] for c in charts} == {"utcyearmonthdatehoursminutes"}
     assert any("Provider home down, using fallback lab" in m.value for m in at.markdown)
     assert not [b for b in at.button if b.key and b.key.startswith("ack_")]  # a viewer cannot acknowledge
 
