@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from app.cli.common import Context, out, table
@@ -20,9 +21,18 @@ def cmd_api(ctx: Context, args: argparse.Namespace) -> int:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.getLogger("llm_admin.api").addHandler(handler)
     out(f"llm-admin API on http://{args.host}:{args.port}/api (docs: /api/docs)")
-    uvicorn.run(
-        create_app(ctx.settings), host=args.host, port=args.port, access_log=False, log_level="warning"
-    )
+    # On SIGTERM or SIGINT uvicorn finishes the requests in flight, then raises the signal again for
+    # the handler it found: with the default one the process would die of it (exit -15) after a clean
+    # shutdown. A handler that does nothing makes the end an exit 0, as `monitor` ends on SIGTERM.
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvicorn.run(
+            create_app(ctx.settings), host=args.host, port=args.port, access_log=False, log_level="warning"
+        )
+    finally:
+        for sig, before in previous.items():
+            signal.signal(sig, before)
+    out("llm-admin API stopped")
     return 0
 
 
