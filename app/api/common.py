@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app import db
 from app.crypto import KeyRing, load_key_ring
 from app.errors import FieldError, LlmAdminError, ValidationError
+from app.models import as_utc
 from app.services import api_tokens
 from app.services.access import Actor
 from app.settings import Settings
@@ -128,7 +129,9 @@ def as_json(value: Any) -> Any:
         return {str(k): as_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [as_json(v) for v in value]
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()  # every stored time is UTC; SQLite hands them back naive
+    if isinstance(value, date):
         return value.isoformat()
     return value
 

@@ -154,6 +154,9 @@ def update_model(
     clean = _clean(changes, errors)
     if errors:
         raise ValidationError(errors)
+    clean = {key: value for key, value in clean.items() if getattr(model, key) != value}
+    if not clean:
+        return model  # the same save again changes nothing: no new version, no audit entry
     before = _snapshot(model)
     for key, value in clean.items():
         setattr(model, key, value)

@@ -231,6 +231,26 @@ def _apply_secrets(provider: Provider, ring: KeyRing, values: dict[str, str], en
         cred.updated_at = utcnow()
 
 
+def _changed_secrets(
+    provider: Provider, ring: KeyRing, values: dict[str, str], envs: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The secrets given that differ from the stored ones (a key sent again is no change)."""
+
+    def same_value(key: str, value: str) -> bool:
+        cred = provider.credential(key)
+        stored = cred.ciphertext if cred is not None and cred.env_var is None else None
+        return bool(stored) and ring.can_decrypt(stored) and ring.decrypt(stored) == value  # type: ignore[arg-type]
+
+    def same_env(key: str, name: str) -> bool:
+        cred = provider.credential(key)
+        return cred is not None and not cred.ciphertext and cred.env_var == name
+
+    return (
+        {k: v for k, v in values.items() if not same_value(k, v)},
+        {k: v for k, v in envs.items() if not same_env(k, v)},
+    )
+
+
 def _missing_required_secrets(ptype: catalog.ProviderType, provider: Provider) -> list[FieldError]:
     errors = []
     for spec in ptype.secret_fields:
@@ -414,6 +434,10 @@ def update_provider(
         changes["is_local"] = bool(is_local)
     if enabled is not UNSET:
         changes["enabled"] = bool(enabled)
+    changes = {key: value for key, value in changes.items() if getattr(provider, key) != value}
+    values, envs = _changed_secrets(provider, ring, values, envs)
+    if not changes and not values and not envs:
+        return provider  # the same save again changes nothing: no new version, no audit entry
     for key, value in changes.items():
         setattr(provider, key, value)
     _apply_secrets(provider, ring, values, envs)
