@@ -72,7 +72,9 @@ columns = {
     ),
     "input_cost_per_1m": st.column_config.NumberColumn("Input $/1M", min_value=0.0, format="%.4f"),
     "output_cost_per_1m": st.column_config.NumberColumn("Output $/1M", min_value=0.0, format="%.4f"),
-    "context_window": st.column_config.NumberColumn("Context window", min_value=1, step=1, format="%d"),
+    "context_window": st.column_config.NumberColumn(
+        "Context window", min_value=1, step=1, format="localized"
+    ),
     "supports_streaming": st.column_config.CheckboxColumn("Streaming"),
     "supports_tools": st.column_config.CheckboxColumn("Tools"),
     "supports_vision": st.column_config.CheckboxColumn("Vision"),

@@ -106,6 +106,17 @@ def run_test(provider_id: int, name: str, *, sync: bool = False, enable_default:
     st.rerun()
 
 
+def _priced(synced: SyncResult) -> str:
+    """How the added models were priced: "from LiteLLM's cost map" only of those it priced."""
+    if not synced.added:
+        return ""
+    if not synced.priced:
+        return "; LiteLLM's cost map has no price for them: set prices on the Models page"
+    if len(synced.priced) < len(synced.added):
+        return f"; {len(synced.priced)} priced from LiteLLM's cost map, the others have no price yet"
+    return ", priced from LiteLLM's cost map"
+
+
 def show_outcome(outcome: dict[str, Any]) -> None:
     """The last Test Connection / Sync models: response time, tokens, models, success or the fix."""
     if "error" in outcome:
@@ -114,24 +125,23 @@ def show_outcome(outcome: dict[str, Any]) -> None:
     result: ProbeResult = outcome["test"]
     verdict = "connected" if result.ok else "failed"
     with st.status(
-        f"{outcome['name']}: {verdict}", state="complete" if result.ok else "error", expanded=True
+        f"{ui.text(outcome['name'])}: {verdict}", state="complete" if result.ok else "error", expanded=True
     ):
         left, middle, right = st.columns(3)
         left.metric("Response time", f"{result.latency_ms:.0f} ms")
         middle.metric("Tokens used", result.tokens_used)
         right.metric("Models listed", len(result.models))
         if result.ok:
-            st.success(result.message)
+            st.success(ui.text(result.message))
         else:
-            st.error(result.message)
+            st.error(ui.text(result.message))
         if result.models:
-            st.caption(
-                "Listed: " + ", ".join(result.models[:100]) + (" …" if len(result.models) > 100 else "")
-            )
+            listed = ", ".join(result.models[:100]) + (" …" if len(result.models) > 100 else "")
+            st.caption("Listed: " + ui.text(listed))
     synced: SyncResult | None = outcome.get("sync")
     if synced is not None:
         st.success(
-            f"Sync models: {len(synced.added)} added (disabled, priced from LiteLLM's cost map), "
+            f"Sync models: {len(synced.added)} added (disabled{_priced(synced)}), "
             f"{len(synced.existing)} already present. Enable them on the Models page."
         )
         for problem in synced.skipped:
@@ -469,7 +479,7 @@ if active:
                 "Default model": r.provider.default_model or "",
                 "Enabled models": f"{r.provider.enabled_model_count} of {r.provider.model_count}",
                 "Requests (24 h)": r.usage.requests,
-                "Cost (24 h)": f"${r.usage.cost_usd:,.2f}",
+                "Cost (24 h)": ui.usd(r.usage.cost_usd),
                 "Error rate (24 h)": "—" if r.usage.error_rate is None else f"{r.usage.error_rate:.1%}",
             }
             for r in active

@@ -139,7 +139,7 @@ totals = report.totals
 cells = st.columns(6)
 cells[0].metric("Requests", f"{totals.requests:,}")
 cells[1].metric("Tokens", f"{totals.tokens:,}")
-cells[2].metric("Cost", f"${totals.cost_usd:,.2f}")
+cells[2].metric("Cost", ui.usd(totals.cost_usd))
 cells[3].metric("Error rate", "–" if totals.error_rate is None else f"{totals.error_rate:.1%}")
 cells[4].metric("p50 latency", latency(report.p50_ms), help="successful requests, to within 0.5%")
 cells[5].metric("p95 latency", latency(report.p95_ms), help="successful requests, to within 0.5%")

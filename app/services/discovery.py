@@ -69,6 +69,7 @@ class SyncResult:
     """What Sync models did: models added (disabled), already present, and skipped with the reason."""
 
     added: list[str] = field(default_factory=list)
+    priced: list[str] = field(default_factory=list)  # of the added, those LiteLLM's cost map priced
     existing: list[str] = field(default_factory=list)
     skipped: list[FieldError] = field(default_factory=list)
 
@@ -96,10 +97,12 @@ def sync_models(
             result.skipped.extend(errors)
             continue
         listed_mode = {"mode": modes[identifier]} if modes and identifier in modes else {}
-        models.create_model(
+        model = models.create_model(
             session, actor=actor, provider_id=provider.id, identifier=identifier, enabled=False, **listed_mode
         )
         result.added.append(identifier)
+        if model.input_cost_per_1m is not None or model.output_cost_per_1m is not None:
+            result.priced.append(identifier)
     return result
 
 

@@ -227,7 +227,7 @@ def test_a_refused_key_shows_the_actionable_error_and_is_recorded(
     at = open_page(signed_in, "admin")
     at.button(key="provider_test").click().run()
     assert not at.exception
-    assert at.error[0].value.startswith("HTTP 401: the key was refused; check the API key")
+    assert plain(at.error[0].value).startswith("HTTP 401: the key was refused; check the API key")
     assert at.status[0].state == "error"
     assert table(at)[0]["Status"] == "🔴 disconnected"
     assert stored(pid).last_test_ok is False
@@ -240,7 +240,10 @@ def test_sync_adds_listed_models_disabled_with_litellm_prices(
     at = open_page(signed_in, "admin")
     at.button(key="provider_sync").click().run()
     assert not at.exception
-    assert any(s.value.startswith("Sync models: 3 added (disabled") for s in at.success)
+    assert any(
+        s.value.startswith("Sync models: 3 added (disabled; 2 priced from LiteLLM's cost map, the others")
+        for s in at.success
+    )
     with db.Session.begin() as session:
         rows = {m.identifier: m for m in session.scalars(select(Model).where(Model.provider_id == pid))}
         assert sorted(rows) == ["gpt-4o", "gpt-4o-mini", "team-finetune"]
@@ -475,3 +478,33 @@ def test_a_template_name_already_taken_is_refused_inline(signed_in: Callable[[st
             session.scalar(select(func.count(ProviderTemplate.id)).where(ProviderTemplate.kind == "custom"))
             == 1
         )
+
+
+def test_sync_does_not_claim_prices_it_did_not_find(signed_in: Callable[[str], AppTest]) -> None:
+    server = FakeUpstream(models=("team-a", "team-b"), api_key=KEY).start()
+    try:
+        add_provider(base_url=f"{server.base_url}/v1")
+        at = open_page(signed_in, "admin")
+        at.button(key="provider_sync").click().run()
+    finally:
+        server.stop()
+    [done] = [s.value for s in at.success if s.value.startswith("Sync models")]
+    assert "LiteLLM's cost map has no price for them" in done and "priced from" not in done
+
+
+def test_what_a_provider_answers_is_shown_as_text_not_markdown(signed_in: Callable[[str], AppTest]) -> None:
+    from markdown_it import MarkdownIt
+
+    hostile = "![p](http://198.51.100.7/pixel.png)"
+    server = FakeUpstream(models=(hostile, "gpt-4o-mini"), api_key=KEY).start()
+    try:
+        add_provider(base_url=f"{server.base_url}/v1")
+        at = open_page(signed_in, "admin")
+        at.button(key="provider_test").click().run()
+    finally:
+        server.stop()
+    assert not at.exception
+    bodies = [str(e.value) for kind in ("caption", "success", "error", "markdown") for e in at.get(kind)]
+    html = "\n".join(MarkdownIt("commonmark").render(body) for body in bodies)
+    assert "![p](http://198.51.100.7/pixel.png)" in html  # shown, as the characters it is
+    assert "<img" not in html and "<a " not in html  # never fetched or linked

@@ -14,7 +14,6 @@ from streamlit.testing.v1 import AppTest
 
 from app import db
 from app.models import Model, Provider, Route
-from app.services.access import Actor
 from tests.services.test_usage import event as usage_event
 from tests.services.test_usage import record
 
