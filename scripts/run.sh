@@ -47,7 +47,7 @@ proxy_progress() {
 }
 proxy_progress &
 PROGRESS=$!
-trap 'kill $SUPERVISOR $MONITOR $API $PROGRESS 2>/dev/null; wait $SUPERVISOR $MONITOR $API 2>/dev/null' EXIT INT TERM
+trap 'kill $SUPERVISOR $MONITOR $API $PROGRESS 2>/dev/null' EXIT
 
 PORT="${LLM_ADMIN_DASHBOARD_PORT:-8501}"
 echo "dashboard: http://127.0.0.1:${PORT}"
@@ -56,6 +56,12 @@ echo "           your caller key is in data/caller.key (\`llm-admin key create\`
 echo "           the master key in data/master.key is for ops only; logs in data/logs/)"
 echo "monitor:   probes every provider every 30 s; \`llm-admin health\` shows what it found"
 echo "api:       http://127.0.0.1:${API_PORT}/api/docs (a token: \`llm-admin token create --user admin --name me\`)"
+# no file watcher (nothing to reload in a run; it flooded the console with inotify overflows);
+# Ctrl-C stops everything and is a normal end of `make run`, not an error
 "$BIN/streamlit" run streamlit_app.py \
   --server.address 127.0.0.1 --server.port "$PORT" --server.headless true \
-  --browser.gatherUsageStats false
+  --server.fileWatcherType none --browser.gatherUsageStats false --logger.level warning &
+DASHBOARD=$!
+trap 'kill $SUPERVISOR $MONITOR $API $PROGRESS $DASHBOARD 2>/dev/null; wait $SUPERVISOR $MONITOR $API $DASHBOARD 2>/dev/null; exit 0' INT TERM
+trap 'kill $SUPERVISOR $MONITOR $API $PROGRESS $DASHBOARD 2>/dev/null' EXIT
+wait $DASHBOARD

@@ -29,6 +29,9 @@ def _handler(name: str) -> Handler:
     return handler
 
 
+SERVICES = ("monitor", "api")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -39,7 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         settings = load_settings()
-        setup_logging(settings)
+        # the long-running services also log to stderr: `make run` and compose keep it as their log
+        setup_logging(
+            settings,
+            console=args.command in SERVICES
+            or (args.command, getattr(args, "action", None)) == ("proxy", "run"),
+        )
         actor = Actor(name=f"cli:{getpass.getuser()}", role="admin")
         log.info("command %s %s", args.command, getattr(args, "action", ""))
         return handler(Context(settings, actor), args)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
-import sys
 
 from app.cli.common import Context, out, table
 from app.services import api_tokens
@@ -16,10 +14,7 @@ def cmd_api(ctx: Context, args: argparse.Namespace) -> int:
 
     from app.api.app import create_app
 
-    # one line per request (with its request ID) on stderr and in the log file
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.getLogger("llm_admin.api").addHandler(handler)
+    # one line per request (with its request ID) on stderr and in the log file (main sets both up)
     out(f"llm-admin API on http://{args.host}:{args.port}/api (docs: /api/docs)")
     # On SIGTERM or SIGINT uvicorn finishes the requests in flight, then raises the signal again for
     # the handler it found: with the default one the process would die of it (exit -15) after a clean

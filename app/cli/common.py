@@ -40,19 +40,28 @@ class Context:
 
 
 _log_handler: RotatingFileHandler | None = None
+_console_handler: logging.Handler | None = None
+_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
-def setup_logging(settings: Settings) -> None:
-    global _log_handler
+def setup_logging(settings: Settings, *, console: bool = False) -> None:
+    """Log to data/logs/llm-admin.log; with `console` (a long-running service) to stderr as well."""
+    global _log_handler, _console_handler
     settings.log_file.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
-    # main() may run many times in one process (tests, embedding): one file handler, not one per call
-    if _log_handler is not None:
-        root.removeHandler(_log_handler)
-        _log_handler.close()
+    # main() may run many times in one process (tests, embedding): one handler each, not one per call
+    for old in (_log_handler, _console_handler):
+        if old is not None:
+            root.removeHandler(old)
+            old.close()
     _log_handler = RotatingFileHandler(settings.log_file, maxBytes=5_000_000, backupCount=3)
-    _log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    _log_handler.setFormatter(_FORMAT)
     root.addHandler(_log_handler)
+    _console_handler = None
+    if console:
+        _console_handler = logging.StreamHandler(sys.stderr)
+        _console_handler.setFormatter(_FORMAT)
+        root.addHandler(_console_handler)
     root.setLevel(logging.INFO)
 
 
