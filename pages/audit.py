@@ -64,6 +64,10 @@ def _show(column: DeltaGenerator, value: object) -> None:
         column.code("—" if value is None else str(value), language=None)
 
 
+def _cell(value: object) -> str:
+    return "—" if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _target(entry: AuditEntry) -> str:
     name = entry.target_name or ("" if entry.target_id is None else f"#{entry.target_id}")
     return f"{entry.target_type} {name}".strip()
@@ -96,6 +100,14 @@ picked = st.selectbox(
 )
 details = audit.mask_details(by_id[picked].details or {})
 if "before" in details or "after" in details:
+    changed = audit.changes(details.get("before") or {}, details.get("after") or {})
+    st.markdown(f"**What changed** ({len(changed)} field{'s' * (len(changed) != 1)})")
+    if changed:
+        st.dataframe(
+            [{"Field": f, "Before": _cell(old), "After": _cell(new)} for f, old, new in changed],
+            hide_index=True,
+            key="audit_changes",
+        )
     before_col, after_col = st.columns(2)
     before_col.markdown("**Before**")
     _show(before_col, details.get("before"))

@@ -84,3 +84,19 @@ def filter_choices(session: Session) -> tuple[list[str], list[str]]:
     actors = session.scalars(select(AuditEntry.actor).distinct().order_by(AuditEntry.actor))
     types = session.scalars(select(AuditEntry.target_type).distinct().order_by(AuditEntry.target_type))
     return list(actors), list(types)
+
+
+def changes(before: Any, after: Any, *, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """What an entry changed: (field, before, after) for each field whose value differs, nested
+    mappings as dotted fields (params.api_version); a field only on one side counts as changed."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return [] if before == after else [(prefix or "value", before, after)]
+    found = []
+    for key in sorted(set(before) | set(after), key=str):
+        old, new = before.get(key), after.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(old, dict) and isinstance(new, dict):
+            found += changes(old, new, prefix=f"{name}.")
+        elif old != new or (key in before) != (key in after):
+            found.append((name, old, new))
+    return found

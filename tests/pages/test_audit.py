@@ -108,6 +108,12 @@ def test_an_entry_shows_before_and_after(signed_in: Callable[[str], AppTest]) ->
     before, after = (json.loads(j.value) for j in at.json)
     assert (before["model"], before["fallbacks"]) == ("fast", [])
     assert (after["model"], after["fallbacks"]) == ("big", ["fast"])
+    changed = at.dataframe[1].value  # only what differs, highlighted above the two sides
+    assert changed.to_dict("records") == [
+        {"Field": "fallbacks", "Before": "[]", "After": '["fast"]'},
+        {"Field": "model", "Before": '"fast"', "After": '"big"'},
+    ]
+    assert "**What changed** (2 fields)" in [m.value for m in at.markdown]
 
 
 @SQLITE

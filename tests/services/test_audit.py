@@ -34,3 +34,15 @@ def test_filter_choices_are_the_distinct_actors_and_target_types(db_url: str) ->
     _entry("alice", "route.remove", "route", now)
     with db.Session.begin() as session:
         assert audit.filter_choices(session) == (["alice", "bob"], ["route", "user"])
+
+
+def test_changes_lists_only_the_fields_that_differ_nested_as_dotted_names() -> None:
+    before = {"name": "a", "rpm": None, "params": {"api_version": "1", "org": "x"}, "gone": 1}
+    after = {"name": "a", "rpm": 10, "params": {"api_version": "2", "org": "x"}, "new": None}
+    assert audit.changes(before, after) == [
+        ("gone", 1, None),
+        ("new", None, None),  # present on one side only: a change even though both read as None
+        ("params.api_version", "1", "2"),
+        ("rpm", None, 10),
+    ]
+    assert audit.changes(before, before) == []
