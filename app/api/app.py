@@ -72,15 +72,39 @@ async def _service_error(request: Request, exc: Exception) -> Response:
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    # ("body", "rpm") → rpm; ("query", "limit") → limit; ("header", "if-match") → If-Match
+    # ("body", "rpm") → rpm; ("query", "limit") → limit; ("header", "if-match") → if-match
     parts = [str(p) for p in loc[1:]] or [str(p) for p in loc]
     return ".".join(parts)
+
+
+def _body_fields(request: Request) -> list[str]:
+    """The fields the endpoint's JSON body takes (for an unknown field's message)."""
+    body = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(body, "field_info", None), "annotation", None)
+    return sorted(getattr(model, "model_fields", {}))
+
+
+def _problem(request: Request, error: dict[str, Any]) -> dict[str, str]:
+    """One of FastAPI's input errors as {field, message}, the message saying what to send."""
+    kind, loc = error["type"], tuple(error["loc"])
+    if kind == "json_invalid":  # the position in the text is no field
+        return {
+            "field": "body",
+            "message": f"is not valid JSON ({error.get('ctx', {}).get('error', 'invalid')})",
+        }
+    field = _field(loc)
+    if kind == "extra_forbidden":
+        known = ", ".join(_body_fields(request)) or "see /api/docs"
+        return {"field": field, "message": f"is not a field of this request; known: {known}"}
+    if kind == "missing":
+        return {"field": field, "message": "is required"}
+    return {"field": field, "message": error["msg"]}
 
 
 async def _request_error(request: Request, exc: Exception) -> Response:
     """FastAPI's own input checks (a wrong type, an unknown field) in the same shape, every one listed."""
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+    errors = [_problem(request, e) for e in exc.errors()]
     return _error(request, 422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from app.api.common import ActorDep, PageDep, as_json, etag, expected_version, page_of, transaction
 from app.models import Model
@@ -16,28 +16,30 @@ router = APIRouter(prefix="/api/models", tags=["models"])
 
 
 class ModelFields(BaseModel):
-    """A model's editable fields; unset prices, window and capabilities come from LiteLLM's map."""
+    """A model's editable fields; unset prices, window and capabilities come from LiteLLM's map.
+    The service checks every one (types included), so they reach it as sent and one 422 lists every
+    problem in its words."""
 
-    model_config = ConfigDict(extra="forbid")
-    alias: str | None = None
-    mode: str | None = None
-    enabled: bool | None = None
-    input_cost_per_1m: float | None = None
-    output_cost_per_1m: float | None = None
-    context_window: int | None = None
-    max_output_tokens: int | None = None
-    status: str | None = None
-    is_default: bool | None = None
-    supports_streaming: bool | None = None
-    supports_tools: bool | None = None
-    supports_vision: bool | None = None
-    supports_audio: bool | None = None
-    supports_system_messages: bool | None = None
+    model_config = ConfigDict(extra="forbid", strict=True)
+    alias: SkipValidation[str | None] = None
+    mode: SkipValidation[str | None] = None
+    enabled: SkipValidation[bool | None] = None
+    input_cost_per_1m: SkipValidation[float | None] = None
+    output_cost_per_1m: SkipValidation[float | None] = None
+    context_window: SkipValidation[int | None] = None
+    max_output_tokens: SkipValidation[int | None] = None
+    status: SkipValidation[str | None] = None
+    is_default: SkipValidation[bool | None] = None
+    supports_streaming: SkipValidation[bool | None] = None
+    supports_tools: SkipValidation[bool | None] = None
+    supports_vision: SkipValidation[bool | None] = None
+    supports_audio: SkipValidation[bool | None] = None
+    supports_system_messages: SkipValidation[bool | None] = None
 
 
 class NewModel(ModelFields):
     provider_id: int
-    identifier: str
+    identifier: SkipValidation[str]
 
 
 class ModelUpdate(ModelFields):
@@ -45,7 +47,7 @@ class ModelUpdate(ModelFields):
 
 
 class Bulk(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     ids: list[int]
     enabled: bool
 
@@ -71,7 +73,7 @@ def list_models(
 
 @router.post("", status_code=201)
 def create_model(body: NewModel, actor: ActorDep, response: Response) -> dict[str, Any]:
-    values = body.model_dump(exclude_unset=True, exclude={"provider_id", "identifier"})
+    values = body.model_dump(warnings=False, exclude_unset=True, exclude={"provider_id", "identifier"})
     with transaction() as session:
         model = models.create_model(
             session, actor=actor, provider_id=body.provider_id, identifier=body.identifier, **values
@@ -107,7 +109,7 @@ def update_model(
     if_match: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     """Set the fields given (the others stay); a stale version (If-Match or `version`) → 409."""
-    changes = body.model_dump(exclude_unset=True, exclude={"version"})
+    changes = body.model_dump(warnings=False, exclude_unset=True, exclude={"version"})
     with transaction() as session:
         current: Model = load(session, Model, model_id, kind="model")
         model = models.update_model(

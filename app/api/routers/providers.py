@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation
 
 from app.api.common import (
     ActorDep,
@@ -28,26 +28,29 @@ router = APIRouter(prefix="/api/providers", tags=["providers"])
 
 class ProviderFields(BaseModel):
     """A provider's settings; secrets are write-only (`secrets`: field → value, stored encrypted;
-    `secret_envs`: field → the environment variable the proxy reads it from)."""
+    `secret_envs`: field → the environment variable the proxy reads it from).
 
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = None
-    base_url: str | None = None
+    The scalars the service checks (name, URL, limits) reach it as sent, so one 422 lists every
+    problem in the service's words; the rest must have their JSON type (no "yes" for true)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: SkipValidation[str | None] = None
+    base_url: SkipValidation[str | None] = None
     secrets: dict[str, str] | None = None
     secret_envs: dict[str, str] | None = None
     params: dict[str, Any] | None = None
     default_model: str | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    timeout_seconds: float | None = None
-    priority: int | None = None
+    rpm: SkipValidation[int | None] = None
+    tpm: SkipValidation[int | None] = None
+    timeout_seconds: SkipValidation[float | None] = None
+    priority: SkipValidation[int | None] = None
     is_local: bool | None = None
     enabled: bool | None = None
 
 
 class NewProvider(ProviderFields):
-    name: str  # type: ignore[assignment]
-    type: str | None = None  # a provider type (`GET /api/templates/types`); or give `template`
+    name: SkipValidation[str]  # type: ignore[assignment]
+    type: SkipValidation[str | None] = None  # a provider type (`GET /api/provider-types`); or give `template`
     template: str | None = None  # start from this template (its type, settings and models)
 
 
@@ -56,12 +59,12 @@ class ProviderUpdate(ProviderFields):
 
 
 class TemplateName(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: SkipValidation[str]
 
 
 class RevealField(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     field: str = "api_key"
 
 
@@ -90,7 +93,7 @@ def list_providers(
 @router.post("", status_code=201)
 def create_provider(body: NewProvider, ring: RingDep, actor: ActorDep, response: Response) -> Any:
     """Add a provider; every invalid field is listed in one 422 and nothing is stored."""
-    fields = body.model_dump(exclude_unset=True, exclude={"template", "type", "name"})
+    fields = body.model_dump(warnings=False, exclude_unset=True, exclude={"template", "type", "name"})
     with transaction() as session:
         if body.template:
             row = provider_forms.create_from_template(
@@ -164,7 +167,7 @@ def update_provider(
     if_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Set the fields given (the others stay); a stale version (If-Match or `version`) → 409."""
-    fields = body.model_dump(exclude_unset=True, exclude={"version"})
+    fields = body.model_dump(warnings=False, exclude_unset=True, exclude={"version"})
     with transaction() as session:
         current = providers.get_provider(session, provider_id=provider_id)
         row = providers.update_provider(
