@@ -11,7 +11,7 @@ import streamlit as st
 from app import catalog, db, ui
 from app.errors import ConflictError, LlmAdminError, ValidationError
 from app.probes import ProbeResult
-from app.services import discovery, onboarding, provider_forms, provider_status, providers, templates
+from app.services import discovery, models, onboarding, provider_forms, provider_status, providers, templates
 from app.services.access import Actor
 from app.services.discovery import SyncResult
 from app.services.provider_status import ProviderRow
@@ -48,6 +48,21 @@ def limit_inputs(prefix: str, current: providers.ProviderView | None) -> dict[st
             help="Empty: no limit." if field != "timeout_seconds" else "Empty: LiteLLM's default.",
         )
     return values
+
+
+def default_model_input(prefix: str, choices: list[str], current: str | None) -> str:
+    """The default model, picked from the provider's models; typed only when it has none listed yet."""
+    if not choices:
+        return st.text_input("Default model", value=current or "", key=f"{prefix}_default")
+    options = choices if not current or current in choices else [current, *choices]
+    picked = st.selectbox(
+        "Default model",
+        ["", *options],
+        index=options.index(current) + 1 if current in options else (1 if not current else 0),
+        format_func=lambda m: m or "(none)",
+        key=f"{prefix}_default",
+    )
+    return str(picked)
 
 
 def field_label(type_id: str | None, name: str) -> str:
@@ -269,9 +284,7 @@ def add_form() -> None:
         current = {f: providers.CredentialView(f, None, v) for f, v in template.secret_envs.items()}
         secrets, envs = secret_inputs(ptype, prefix, current, editing=False)
         params = param_inputs(ptype, prefix, template.params)
-        default_model = st.text_input(
-            "Default model", value=template.default_model or "", key=f"{prefix}_default"
-        )
+        default_model = default_model_input(prefix, template.models, template.default_model)
         limits = limit_inputs(prefix, None)
         is_local = None
         if template.type == "custom":
@@ -294,7 +307,7 @@ def add_form() -> None:
             provider = provider_forms.create_from_template(
                 session, actor=actor, ring=ring, template_name=template.name, name=name, **fields
             )
-            created = provider.name
+            created, created_id = provider.name, provider.id
     except ValidationError as err:
         show_field_errors(err, template.type)
         return
@@ -305,7 +318,7 @@ def add_form() -> None:
     st.session_state.providers_flash = f"Added {ui.text(created)}." + (
         f" Note: {ui.text(warning)}." if warning else ""
     )
-    st.rerun()
+    run_test(created_id, created)  # auto-test on creation; the new provider is then the one shown
 
 
 def edit_form(view: providers.ProviderView) -> None:
@@ -322,6 +335,8 @@ def edit_form(view: providers.ProviderView) -> None:
             st.session_state.pop(opened_key, None)
             st.session_state.pop(conflict_key, None)
             st.rerun()
+    with db.Session.begin() as session:
+        model_ids = [m.identifier for m in models.search_models(session, provider_id=view.id)]
     with st.form(f"edit_provider_{view.id}"):
         name = st.text_input("Name *", value=view.name, key=f"{prefix}_name")
         base_url = None
@@ -329,9 +344,7 @@ def edit_form(view: providers.ProviderView) -> None:
             base_url = st.text_input("Base URL", value=view.base_url or "", key=f"{prefix}_base_url")
         secrets, envs = secret_inputs(ptype, prefix, current, editing=True)
         params = param_inputs(ptype, prefix, view.params)
-        default_model = st.text_input(
-            "Default model", value=view.default_model or "", key=f"{prefix}_default"
-        )
+        default_model = default_model_input(prefix, model_ids, view.default_model)
         limits = limit_inputs(prefix, view)
         enabled = st.checkbox("Enabled", value=view.enabled, key=f"{prefix}_enabled")
         submitted = st.form_submit_button("Save changes")

@@ -70,6 +70,11 @@ def button_keys(at: AppTest) -> set[str]:
     return {str(b.key) for b in at.button}
 
 
+def stored_id(name: str) -> int:
+    with db.Session.begin() as session:
+        return session.scalars(select(Provider.id).where(Provider.name == name)).one()
+
+
 def stored(provider_id: int) -> Provider:
     with db.Session.begin() as session:
         provider = session.get(Provider, provider_id)
@@ -142,22 +147,18 @@ def test_admin_adds_a_provider_from_a_template_then_tests_it(
     secret.input(KEY)
     button(at, "Add provider").click().run()
     assert not at.exception
-    assert [s.value for s in at.success] == ["Added OpenAI Prod."]
+    # added, selected and tested at once: no second click
+    assert at.selectbox(key="provider_pick").value == stored_id("OpenAI Prod")
+    assert [plain(s.value) for s in at.success] == ["Added OpenAI Prod.", "connected; 3 models listed"]
     row = table(at)[0]
-    assert (row["Name"], row["Status"], row["Tested"]) == ("OpenAI Prod", "⚪ untested", "never tested")
+    assert (row["Name"], row["Status"], row["Tested"]) == ("OpenAI Prod", "🟢 connected", "tested just now")
     assert (row["Default model"], row["Enabled models"]) == ("gpt-4o-mini", "1 of 2")
     assert "`sk-…XYZ`" in " ".join(c.value for c in at.caption)
-
-    at.button(key="provider_test").click().run()
-    assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Models listed"] == "3"
     assert metrics["Tokens used"] == "0"
     assert metrics["Response time"].endswith(" ms")
-    assert "connected; 3 models listed" in [s.value for s in at.success]
     assert at.status[0].label == "OpenAI Prod: connected"
-    assert table(at)[0]["Status"] == "🟢 connected"
-    assert table(at)[0]["Tested"] == "tested just now"
     with db.Session.begin() as session:
         provider = session.scalars(select(Provider)).one()
         assert (provider.last_test_ok, provider.last_test_message) == (True, "connected; 3 models listed")
@@ -179,9 +180,10 @@ def test_the_form_shows_only_the_fields_the_type_needs(signed_in: Callable[[str]
         "add_bedrock_env_aws_session_token",
         "add_bedrock_param_aws_region_name",
         "add_bedrock_param_aws_bedrock_runtime_endpoint",  # its endpoint override (a VPC endpoint)
-        "add_bedrock_default",
         *(f"add_bedrock_{limit}" for limit in ("rpm", "tpm", "timeout_seconds")),  # every type has them
     }
+    default = at.selectbox(key="add_bedrock_default")  # picked from the type's models, not typed
+    assert default.value == default.options[1] and default.options[0] == "(none)"
     assert at.text_input(key="add_bedrock_param_aws_region_name").value == "us-east-1"
     at.selectbox(key="add_template").select("system:ollama").run()
     keys = {str(t.key) for t in at.text_input if str(t.key).startswith("add_ollama")}
@@ -508,3 +510,29 @@ def test_what_a_provider_answers_is_shown_as_text_not_markdown(signed_in: Callab
     html = "\n".join(MarkdownIt("commonmark").render(body) for body in bodies)
     assert "![p](http://198.51.100.7/pixel.png)" in html  # shown, as the characters it is
     assert "<img" not in html and "<a " not in html  # never fetched or linked
+
+
+def test_the_default_model_is_picked_from_the_providers_models(signed_in: Callable[[str], AppTest]) -> None:
+    pid = add_provider()  # default gpt-4o-mini, models gpt-4o-mini and gpt-4o from the template
+    with db.Session.begin() as session:
+        for identifier in ("gpt-4o", "team-finetune"):
+            if not session.scalar(
+                select(Model.id).where(Model.provider_id == pid, Model.identifier == identifier)
+            ):
+                session.add(
+                    Model(
+                        provider_id=pid,
+                        identifier=identifier,
+                        alias=identifier,
+                        created_by="t",
+                        updated_by="t",
+                    )
+                )
+    at = open_page(signed_in, "admin")
+    picker = at.selectbox(key=f"edit_{pid}_1_default")
+    assert picker.value == "gpt-4o-mini"
+    assert {"gpt-4o", "gpt-4o-mini", "team-finetune"} <= set(picker.options)
+    picker.select("team-finetune")
+    button(at, "Save changes").click().run()
+    assert not at.exception
+    assert stored(pid).default_model == "team-finetune"
