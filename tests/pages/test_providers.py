@@ -187,7 +187,7 @@ def test_the_form_shows_only_the_fields_the_type_needs(signed_in: Callable[[str]
     assert at.text_input(key="add_bedrock_param_aws_region_name").value == "us-east-1"
     at.selectbox(key="add_template").select("system:ollama").run()
     keys = {str(t.key) for t in at.text_input if str(t.key).startswith("add_ollama")}
-    assert keys == {"add_ollama_name", "add_ollama_base_url", "add_ollama_default"} | {
+    assert keys == {"add_ollama_name", "add_ollama_base_url"} | {
         f"add_ollama_{limit}" for limit in ("rpm", "tpm", "timeout_seconds")
     }
     assert at.text_input(key="add_ollama_base_url").value == "http://localhost:11434"
