@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import db
 from app.api import routers
@@ -33,7 +34,7 @@ from app.services.config import ConfigInvalid
 from app.settings import Settings, load_settings
 
 log = logging.getLogger("llm_admin.api")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # LiteLLM ships Swagger UI's files with its proxy; found without importing LiteLLM
 _SWAGGER = Path(find_spec("litellm").origin or ".").parent / "proxy" / "swagger"  # type: ignore[union-attr]
 
@@ -101,6 +102,20 @@ def _problem(request: Request, error: dict[str, Any]) -> dict[str, str]:
     return {"field": field, "message": error["msg"]}
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such endpoint, a method it does not take) in the same shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        message = f"no endpoint {request.method} {request.url.path}; /api/docs lists them"
+    elif exc.status_code == 405:
+        message = f"{request.url.path} does not take {request.method}; /api/docs lists what it takes"
+    else:
+        message = str(exc.detail)
+    response = _error(request, exc.status_code, message)
+    response.headers.update(exc.headers or {})
+    return response
+
+
 async def _request_error(request: Request, exc: Exception) -> Response:
     """FastAPI's own input checks (a wrong type, an unknown field) in the same shape, every one listed."""
     assert isinstance(exc, RequestValidationError)
@@ -127,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.state.settings = current
     api.add_exception_handler(LlmAdminError, _service_error)
     api.add_exception_handler(RequestValidationError, _request_error)
+    api.add_exception_handler(StarletteHTTPException, _http_error)
     if _SWAGGER.is_dir():
         api.mount("/api/docs/static", StaticFiles(directory=_SWAGGER), name="swagger")
 
@@ -138,15 +154,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_js_url="/api/docs/static/swagger-ui-bundle.js",
             swagger_css_url="/api/docs/static/swagger-ui.css",
             swagger_favicon_url="data:,",
+            # Swagger UI would send the document's URL to validator.swagger.io from any host but
+            # localhost: the docs page asks nothing of the internet
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
     @api.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         given = request.headers.get("x-request-id", "")
-        request.state.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request.state.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         request.state.actor = "-"
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # a bug: the log has the traceback under the request ID, the client only the ID
+            log.exception(
+                "request_id=%s %s %s failed", request.state.request_id, request.method, request.url.path
+            )
+            response = _error(
+                request,
+                500,
+                f"internal error; the API's log has the details under request_id={request.state.request_id}",
+            )
         response.headers["X-Request-ID"] = request.state.request_id
         log.info(
             "request_id=%s %s %s %d %.1fms actor=%s",
