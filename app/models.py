@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -111,6 +112,7 @@ class Model(Base):
     provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
     identifier: Mapped[str] = mapped_column(String(255))
     alias: Mapped[str] = mapped_column(String(255), index=True)
+    display_name: Mapped[str | None] = mapped_column(String(255))  # for people; callers send the alias
     enabled: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     input_cost_per_1m: Mapped[float | None] = mapped_column(Float)
     output_cost_per_1m: Mapped[float | None] = mapped_column(Float)
@@ -162,6 +164,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))  # admin | operator | viewer
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # a one-time or reset password: the next sign-in must choose a new one before anything else
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]

@@ -149,3 +149,23 @@ def test_revision_0009_adds_usage_journal_marks_and_removes_them(empty_db_url: s
     migrate.downgrade(empty_db_url, "0008")
     inspector = inspect(db.make_engine(empty_db_url))
     assert "usage_journal_marks" not in inspector.get_table_names()
+
+
+def test_revision_0011_adds_the_password_change_flag_and_model_display_names(empty_db_url: str) -> None:
+    migrate.upgrade(empty_db_url, "0010")
+    engine = db.make_engine(empty_db_url)
+    with engine.begin() as conn:  # a user made before 0011 keeps the password they have
+        conn.execute(
+            text(
+                "INSERT INTO users (username, password_hash, role, disabled, failed_logins, created_at) "
+                "VALUES ('old', 'x', 'admin', false, 0, CURRENT_TIMESTAMP)"
+            )
+        )
+    migrate.upgrade(empty_db_url, "0011")
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT must_change_password FROM users")).scalar_one() in (False, 0)
+    assert "display_name" in {c["name"] for c in inspect(engine).get_columns("models")}
+    migrate.downgrade(empty_db_url, "0010")
+    inspector = inspect(db.make_engine(empty_db_url))
+    assert "must_change_password" not in {c["name"] for c in inspector.get_columns("users")}
+    assert "display_name" not in {c["name"] for c in inspector.get_columns("models")}
