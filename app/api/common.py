@@ -4,6 +4,7 @@ the version a change was read at, and rows as JSON without their secret columns.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -116,23 +117,35 @@ def paginate(items: Sequence[Any], page: PageParams) -> dict[str, Any]:
     return page_of(items[page.offset : page.offset + page.limit], len(items), page)
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+@functools.cache
+def _shown_keys(kind: type) -> tuple[str, ...] | None:
+    """What `as_json` shows of a `kind`: a dataclass's fields, a row's columns but the secret ones;
+    None for any other type. Found once per type: a page of 500 rows asks 500 times."""
+    if dataclasses.is_dataclass(kind):
+        return tuple(f.name for f in dataclasses.fields(kind))
+    if hasattr(kind, "__table__"):
+        return tuple(c.key for c in inspect(kind).column_attrs if c.key not in SECRET_COLUMNS)
+    return None
+
+
 def as_json(value: Any) -> Any:
     """Dataclasses, rows and plain values as JSON values; rows lose their secret columns."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: as_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if hasattr(value, "__table__"):
-        mapper = inspect(value).mapper
-        return {
-            c.key: as_json(getattr(value, c.key)) for c in mapper.column_attrs if c.key not in SECRET_COLUMNS
-        }
-    if isinstance(value, dict):
-        return {str(k): as_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [as_json(v) for v in value]
+    if isinstance(value, _PLAIN):  # most values: checked first
+        return value
     if isinstance(value, datetime):
         return as_utc(value).isoformat()  # every stored time is UTC; SQLite hands them back naive
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [as_json(v) for v in value]
+    keys = _shown_keys(type(value))
+    if keys is not None:
+        return {key: as_json(getattr(value, key)) for key in keys}
     return value
 
 
