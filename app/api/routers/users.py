@@ -57,6 +57,13 @@ def create_user(body: NewUser, actor: ActorDep, response: Response) -> dict[str,
     return created
 
 
+@router.get("/users/{user_id}")
+def get_user(user_id: int, actor: ActorDep) -> dict[str, Any]:
+    authorize(actor, "manage_users")
+    with transaction() as session:
+        return _user(users.get_user(session, user_id=user_id))
+
+
 @router.put("/users/{user_id}")
 def update_user(user_id: int, body: UserUpdate, actor: ActorDep) -> dict[str, Any]:
     """Change a role, disable or enable, set a password (your own, or anyone's as an admin); the
