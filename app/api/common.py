@@ -4,7 +4,6 @@ the version a change was read at, and rows as JSON without their secret columns.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,8 +11,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
-from sqlalchemy import inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, class_mapper
 
 from app import db
 from app.crypto import KeyRing, load_key_ring
@@ -120,15 +118,20 @@ def paginate(items: Sequence[Any], page: PageParams) -> dict[str, Any]:
 _PLAIN = (str, int, float, bool, type(None))
 
 
-@functools.cache
+_SHOWN: dict[type, tuple[str, ...] | None] = {}
+
+
 def _shown_keys(kind: type) -> tuple[str, ...] | None:
     """What `as_json` shows of a `kind`: a dataclass's fields, a row's columns but the secret ones;
     None for any other type. Found once per type: a page of 500 rows asks 500 times."""
-    if dataclasses.is_dataclass(kind):
-        return tuple(f.name for f in dataclasses.fields(kind))
-    if hasattr(kind, "__table__"):
-        return tuple(c.key for c in inspect(kind).column_attrs if c.key not in SECRET_COLUMNS)
-    return None
+    if kind not in _SHOWN:
+        keys: tuple[str, ...] | None = None
+        if dataclasses.is_dataclass(kind):
+            keys = tuple(f.name for f in dataclasses.fields(kind))
+        elif hasattr(kind, "__table__"):
+            keys = tuple(c.key for c in class_mapper(kind).column_attrs if c.key not in SECRET_COLUMNS)
+        _SHOWN[kind] = keys
+    return _SHOWN[kind]
 
 
 def as_json(value: Any) -> Any:
