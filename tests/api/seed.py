@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import uvicorn
 from sqlalchemy import func, select
 
 from app import db
+from app.api.app import create_app
 from app.crypto import load_key_ring
 from app.runtime import usage as usage_sink
 from app.services import models, providers
 from app.services.access import Actor
 from app.settings import Settings
+from tests.api.conftest import Api, _Server
+from tests.pg import free_port
 
 SETUP = Actor("setup", "admin")
 # looks like a real OpenAI key: no response, YAML or diff may ever carry it
@@ -102,3 +111,24 @@ def usage(
 def count(model_class: Any) -> int:
     with db.Session.begin() as session:
         return int(session.scalar(select(func.count()).select_from(model_class)) or 0)
+
+
+@contextmanager
+def served(api: Api, **changes: object) -> Iterator[Api]:
+    """A second API server over the same database and users, with these settings changed."""
+    settings = dataclasses.replace(api.settings, **changes)  # type: ignore[arg-type]
+    port = free_port()
+    server = _Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        thread.join(0.05)
+    assert server.started, "the second API server did not start"
+    other = Api(f"http://127.0.0.1:{port}", settings, api.tokens)
+    try:
+        yield other
+    finally:
+        other.close()
+        server.should_exit = True
+        thread.join(30)

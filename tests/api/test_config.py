@@ -4,23 +4,16 @@ in one line with nothing stored."""
 
 from __future__ import annotations
 
-import dataclasses
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from app.api.app import create_app
 from app.models import AuditEntry, ConfigRevision, Model, Provider
 from generator.bounded_yaml import YamlLimits
 from tests.api import seed
-from tests.api.conftest import Api, _Server
+from tests.api.conftest import Api
 from tests.hostile_files import HOSTILE
-from tests.pg import free_port
 
 CORPUS = Path(__file__).parents[1] / "generator" / "corpus_real"
 YAML = {"Content-Type": "application/yaml"}
@@ -29,27 +22,6 @@ YAML = {"Content-Type": "application/yaml"}
 @pytest.fixture
 def rows(api: Api) -> dict[str, int]:
     return seed.cloud_and_home(api.settings)
-
-
-@contextmanager
-def served(api: Api, **changes: object) -> Iterator[Api]:
-    """A second API server over the same database and users, with these settings changed."""
-    settings = dataclasses.replace(api.settings, **changes)  # type: ignore[arg-type]
-    port = free_port()
-    server = _Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        thread.join(0.05)
-    assert server.started, "the second API server did not start"
-    other = Api(f"http://127.0.0.1:{port}", settings, api.tokens)
-    try:
-        yield other
-    finally:
-        other.close()
-        server.should_exit = True
-        thread.join(30)
 
 
 def _stored() -> tuple[int, int, int, int]:
@@ -119,7 +91,7 @@ def test_apply_with_no_proxy_running_says_it_is_not_serving_yet(api: Api, rows: 
 
 
 def test_apply_with_the_stock_image_names_the_restart(api: Api, rows: dict[str, int]) -> None:
-    with served(api, proxy_mode="stock") as stock:
+    with seed.served(api, proxy_mode="stock") as stock:
         applied = stock.client("admin").post("/api/config/apply", json={"wait": True})
     assert applied.status_code == 200, applied.text
     go_live = applied.json()["go_live"]
@@ -221,7 +193,7 @@ def test_a_hostile_file_is_refused_in_one_line_and_nothing_is_stored(api: Api, n
 
 
 def test_a_body_over_the_size_limit_is_refused_before_it_is_read(api: Api) -> None:
-    with served(api, import_limits=YamlLimits(max_bytes=2_000)) as small:
+    with seed.served(api, import_limits=YamlLimits(max_bytes=2_000)) as small:
         body = (CORPUS / "r07_load_balancer.yaml").read_text()
         body += "# padding\n" * ((3_000 - len(body)) // 10 + 1)
         refused = small.client("admin").post("/api/config/import", content=body, headers=YAML)
@@ -234,6 +206,22 @@ def test_a_body_over_the_size_limit_is_refused_before_it_is_read(api: Api) -> No
         )
         assert fits.status_code == 200, fits.text
     assert seed.count(Provider) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["- a list\n- not a config\n", "model_list: [unclosed\n", "model_list: 5\n", "nul: \x00\n"],
+    ids=["a-list", "unclosed", "model-list-a-number", "control-character"],
+)
+def test_a_body_that_is_no_config_is_refused_saying_why(api: Api, text: str) -> None:
+    before = _stored()
+    refused = api.client("admin").post("/api/config/import", content=text, headers=YAML)
+    assert 400 <= refused.status_code < 500, refused.text
+    reasons = [refused.json()["error"], *(e["message"] for e in refused.json().get("errors", []))]
+    assert any(
+        r.startswith("not valid YAML: ") or r.startswith("the file is not a LiteLLM config") for r in reasons
+    ), reasons
+    assert _stored() == before
 
 
 def test_a_body_that_is_not_utf8_is_refused(api: Api) -> None:

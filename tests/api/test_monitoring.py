@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from app import db
 from app.models import AuditEntry, HealthCheck, utcnow
+from app.runtime import proxy_state
 from app.runtime.alerts import raise_alert
 from tests.api import seed
-from tests.api.conftest import Api
+from tests.api.conftest import MASTER, Api
 from tests.pg import free_port
 from tests.standins.openai import OPENAI_KEY, OpenAIStandIn
 
@@ -40,6 +48,84 @@ def test_reload_with_no_supervisor_is_a_clear_error(api: Api) -> None:
     )
     denied = api.client("viewer").post("/api/proxy/reload")
     assert denied.status_code == 403 and "role 'viewer'" in denied.json()["error"]
+
+
+def test_proxy_status_names_each_running_supervisor(api: Api) -> None:
+    report = proxy_state.ReloadResult(5, True, 640.0, "revision 5 live in 640 ms", at=time.time())
+    proxy_state.ProxyState(
+        supervisor_pid=os.getpid(),
+        master_pid=os.getpid(),
+        host="127.0.0.1",
+        port=4000,
+        workers=2,
+        started_at=time.time() - 60,
+        live_revision=5,
+        last_reload=report,
+        heartbeat_at=time.time(),
+        hostname=socket.gethostname(),
+    ).save(proxy_state.state_path(api.settings))
+    shown = api.client("viewer").get("/api/proxy").json()
+    assert (shown["supervised"], shown["live_revision"], shown["needs_restart"]) == (True, 5, False)
+    assert shown["detail"] == "last reload: revision 5 live in 640 ms"
+    [replica] = shown["replicas"]
+    assert replica == {
+        "name": "127.0.0.1:4000",
+        "supervisor_pid": os.getpid(),
+        "host": "127.0.0.1",
+        "port": 4000,
+        "live_revision": 5,
+        "workers": 2,
+        "last_reload": {
+            "revision": 5,
+            "ok": True,
+            "ms": 640.0,
+            "message": "revision 5 live in 640 ms",
+            "at": report.at,
+            "phases": {},
+            "pending": False,
+        },
+    }
+
+
+class _ModelInfo(BaseHTTPRequestHandler):
+    """LiteLLM's `GET /v1/model/info` (master key only): each deployment with its model_info."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
+        if self.path != "/v1/model/info" or self.headers.get("Authorization") != f"Bearer {MASTER}":
+            body, status = {"error": {"message": "Authentication Error", "code": "401"}}, 401
+        else:
+            deployment = {"model_name": "fast", "litellm_params": {"model": "openai/fast-model"}}
+            body, status = {"data": [{**deployment, "model_info": {"llm_admin_revision": 7}}]}, 200
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def unsupervised_proxy() -> Iterator[int]:
+    """A LiteLLM proxy no supervisor of ours runs, serving revision 7: its port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ModelInfo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_proxy_no_supervisor_runs_needs_a_restart(api: Api, unsupervised_proxy: int) -> None:
+    seed.cloud_and_home(api.settings)
+    with seed.served(api, proxy_port=unsupervised_proxy) as other:
+        shown = other.client("viewer").get("/api/proxy").json()
+        assert (shown["supervised"], shown["live_revision"], shown["needs_restart"]) == (False, 7, True)
+        assert "serves revision 7" in shown["detail"]
+        applied = other.client("operator").post("/api/config/apply").json()
+    assert applied["go_live"]["outcome"] == "waiting_restart"
+    assert applied["go_live"]["command"] == "llm-admin proxy run"
 
 
 # --- health ----------------------------------------------------------------------------------
