@@ -44,6 +44,11 @@ def login() -> None:
             st.rerun()
 
 
+def _must_change(actor: Actor) -> bool:
+    with db.Session.begin() as session:
+        return users.must_change_password(session, username=actor.name)
+
+
 def _expired() -> bool:
     last_seen = st.session_state.get("last_seen", 0.0)
     return time.time() - last_seen > ui.IDLE_TIMEOUT_SECONDS
@@ -69,8 +74,14 @@ if actor is not None and st.sidebar.button("Sign out", key="logout"):
     st.session_state.clear()
     st.rerun()
 
+ACCOUNT = "pages/account.py"
 if actor is None:
     page = st.navigation([st.Page(login, title="Sign in", icon=":material/login:")])
+elif _must_change(actor):
+    # a one-time or reset password: nothing else until the user has chosen their own
+    page = st.navigation(
+        [st.Page(ACCOUNT, title="New password", icon=":material/password:", url_path="my-account")]
+    )
 else:
     st.session_state.last_seen = time.time()
     st.sidebar.write(f"Signed in as **{ui.text(actor.name)}** ({actor.role})")
@@ -97,5 +108,6 @@ else:
     ]
     if actor.can("manage_users"):
         pages.append(st.Page("pages/users.py", title="Users", icon=":material/group:", url_path="user-admin"))
+    pages.append(st.Page(ACCOUNT, title="My account", icon=":material/person:", url_path="my-account"))
     page = st.navigation(pages)
 page.run()

@@ -9,6 +9,9 @@ from app import db, ui
 from app.services import alerts, provider_status
 
 st.title("Overview")
+flash = st.session_state.pop("overview_flash", None)
+if flash:
+    st.success(flash)
 with db.Session.begin() as session:
     rows = provider_status.provider_rows(session)
     critical = [a for a in alerts.list_alerts(session) if a.severity == "critical"]

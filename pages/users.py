@@ -83,7 +83,7 @@ def _reset(user_id: int) -> None:
     password = state.users_reset_password
     _run(
         "users_reset",
-        "password reset; give them the new one through a safe channel",
+        "password reset; give it to them through a safe channel: their next sign-in asks for a new one",
         lambda s: users.change_password(s, actor=state.actor, user_id=user_id, password=password),
     )
     if not state.users_reset_errors:

@@ -53,12 +53,17 @@ def cmd_create_admin(ctx: Context, args: argparse.Namespace) -> int:
             out("users exist already; nothing to do")
             return 0
         user = users.create_user(
-            session, actor=ctx.actor, username=args.username, password=password, role="admin"
+            session,
+            actor=ctx.actor,
+            username=args.username,
+            password=password,
+            role="admin",
+            one_time=generated,
         )
         name = user.username
     out(f"admin '{name}' created")
     if generated:
-        out(f"one-time password: {password}  (change it after you log in)")
+        out(f"one-time password: {password}  (the first sign-in asks for a new one)")
     return 0
 
 

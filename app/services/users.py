@@ -77,8 +77,11 @@ def count_users(session: Session) -> int:
     return session.scalar(select(func.count(User.id))) or 0
 
 
-def create_user(session: Session, *, actor: Actor, username: str, password: str, role: str) -> User:
-    """Add a user; usernames are unique regardless of case."""
+def create_user(
+    session: Session, *, actor: Actor, username: str, password: str, role: str, one_time: bool = False
+) -> User:
+    """Add a user; usernames are unique regardless of case. A `one_time` password (generated, or
+    handed over by someone else) must be changed at the first sign-in."""
     authorize(actor, "manage_users")
     errors: list[FieldError] = []
     name = check_name("username", username, errors)
@@ -90,7 +93,9 @@ def create_user(session: Session, *, actor: Actor, username: str, password: str,
     _check_role(role, errors)
     if errors:
         raise ValidationError(errors)
-    user = User(username=name, password_hash=hash_password(password), role=role)
+    user = User(
+        username=name, password_hash=hash_password(password), role=role, must_change_password=one_time
+    )
     session.add(user)
     session.flush()
     audit.record(
@@ -140,15 +145,20 @@ def unlock(session: Session, *, actor: Actor, username: str) -> int:
 
 
 def change_password(session: Session, *, actor: Actor, user_id: int, password: str) -> User:
-    """Set a new password: users change their own; admins reset anyone's."""
+    """Set a new password: users change their own; admins reset anyone's, and a password reset by
+    someone else is a one-time password, changed at that user's next sign-in."""
     user = _get(session, user_id)
-    if user.username != actor.name:
+    own = user.username == actor.name
+    if not own:
         authorize(actor, "manage_users")
     errors: list[FieldError] = []
     _check_password(password, errors)
+    if own and not errors and verify_password(password, user.password_hash):
+        errors.append(FieldError("password", "is the password you have; choose a new one"))
     if errors:
         raise ValidationError(errors)
     user.password_hash = hash_password(password)
+    user.must_change_password = not own
     login_throttle.clear(session, username=user.username)
     audit.record(
         session,
@@ -157,8 +167,24 @@ def change_password(session: Session, *, actor: Actor, user_id: int, password: s
         target_type="user",
         target_id=user.id,
         target_name=user.username,
+        details={"one_time": not own},
     )
     return user
+
+
+def change_own_password(session: Session, *, actor: Actor, current: str, password: str) -> User:
+    """A signed-in user's own change, proven with the password they have now."""
+    user = find_user(session, username=actor.name)
+    if user is None or user.disabled:
+        raise NotFoundError(f"user '{actor.name}' does not exist or is disabled")
+    if not verify_password(current or "", user.password_hash):
+        raise ValidationError([FieldError("current", "is not your current password")])
+    return change_password(session, actor=actor, user_id=user.id, password=password)
+
+
+def must_change_password(session: Session, *, username: str) -> bool:
+    user = find_user(session, username=username)
+    return bool(user is not None and user.must_change_password)
 
 
 def set_role(session: Session, *, actor: Actor, user_id: int, role: str) -> User:
