@@ -476,9 +476,18 @@ def export_application_csv(session: Session, *, start: date, end: date) -> str:
     return out.getvalue()
 
 
-def filter_options(session: Session, *, start: date, end: date) -> tuple[list[str], list[str]]:
-    """(providers, routes) with usage from `start` to `end`, sorted; "" stands for none/unknown."""
+def filter_options(
+    session: Session, *, start: date, end: date, report: UsageReport | None = None
+) -> tuple[list[str], list[str]]:
+    """(providers, routes) with usage from `start` to `end`, sorted; "" stands for none/unknown.
+
+    `report`: the report of this range, if read already; unfiltered, its breakdowns by provider and
+    by route name exactly these, so they are taken from it instead of summing the rollups again.
+    """
     _check_range(start, end)
+    if report is not None and (report.start, report.end) == (start, end):
+        if report.provider is None and report.route is None:
+            return sorted(str(r.key) for r in report.by_provider), sorted(str(r.key) for r in report.by_route)
 
     def distinct(grain: int, column: Any) -> list[str]:
         query = select(column).where(*_filtered(UsageRollup, grain, start, end, None, None)).distinct()

@@ -317,6 +317,30 @@ def test_filter_options_list_providers_and_routes_with_usage_in_the_range(db_url
         assert usage.filter_options(session, start=DAY, end=DAY) == (["", "Acme", "Beta"], ["", "agent/code"])
 
 
+def test_filter_options_taken_from_an_unfiltered_report_of_the_range_equal_those_read(db_url: str) -> None:
+    record(
+        [
+            event(provider="Beta", route="agent/code"),
+            event(provider="Acme"),
+            event(provider=None),
+            event(provider="Later", route="agent/late", at=NOON + timedelta(days=3)),
+        ]
+    )
+    end = DAY + timedelta(days=3)
+    with db.Session.begin() as session:
+        for start, last in ((DAY, DAY), (DAY, end), (DAY + timedelta(days=1), DAY + timedelta(days=2))):
+            read = usage.filter_options(session, start=start, end=last)
+            whole = usage.usage_report(session, start=start, end=last)
+            assert usage.filter_options(session, start=start, end=last, report=whole) == read
+            # a filtered report, or one of another range, names fewer: the options are read
+            for other in (
+                usage.usage_report(session, start=start, end=last, provider="Acme"),
+                usage.usage_report(session, start=start, end=last, route=""),
+                usage.usage_report(session, start=end, end=end),
+            ):
+                assert usage.filter_options(session, start=start, end=last, report=other) == read
+
+
 # --- CSV ---------------------------------------------------------------------------------------
 
 

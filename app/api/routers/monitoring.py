@@ -80,7 +80,7 @@ def usage_report(
     first, last = _range(start, end)
     with transaction() as session:
         report = usage.usage_report(session, start=first, end=last, provider=provider, route=route)
-        options = usage.filter_options(session, start=first, end=last)
+        options = usage.filter_options(session, start=first, end=last, report=report)
     return {**as_json(report), "providers": options[0], "routes": options[1]}
 
 
