@@ -13,7 +13,7 @@ from app.models import Model, Provider, Route, utcnow
 from app.services import audit
 from app.services.access import Actor, authorize
 from app.services.rows import check_version, flush_guarded, load
-from app.validation import MAX_CONTEXT_WINDOW, check_identifier, check_int, check_price
+from app.validation import MAX_CONTEXT_WINDOW, check_identifier, check_int, check_name, check_price
 
 STATUSES = ("active", "deprecated")
 # LiteLLM's model modes (its cost map's `mode`): which endpoint a model serves
@@ -37,6 +37,7 @@ CAPABILITIES = (
 )
 EDITABLE = (
     "alias",
+    "display_name",
     "mode",
     "enabled",
     "input_cost_per_1m",
@@ -57,6 +58,8 @@ def _clean(values: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
             errors.append(FieldError(key, f"is not a model field; editable: {', '.join(EDITABLE)}"))
         elif key == "alias":
             out[key] = check_identifier("alias", value, errors)
+        elif key == "display_name":  # optional: empty shows the alias
+            out[key] = None if value is None or str(value).strip() == "" else check_name(key, value, errors)
         elif key in ("input_cost_per_1m", "output_cost_per_1m"):
             out[key] = check_price(key, value, errors)
         elif key == "context_window":
@@ -76,6 +79,12 @@ def _clean(values: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
                 errors.append(FieldError(key, "must be true or false"))
             out[key] = bool(value)
     return out
+
+
+def _check_serving(provider: Provider, clean: dict[str, Any], errors: list[FieldError]) -> None:
+    """A model of a deleted provider stays disabled until the provider is restored."""
+    if clean.get("enabled") is True and provider.deleted_at is not None:
+        errors.append(FieldError("enabled", f"{provider.name} is deleted; restore it first"))
 
 
 def _snapshot(model: Model) -> dict[str, Any]:
@@ -107,6 +116,7 @@ def create_model(
         # an invalid identifier is reported once, not again as a missing alias
         values.setdefault("alias", ident)
     clean = _clean(values, errors)
+    _check_serving(provider, clean, errors)
     if errors:
         raise ValidationError(errors)
     assert ident is not None
@@ -152,6 +162,7 @@ def update_model(
     check_version(model, expected_version, kind="model", label=model.identifier)
     errors: list[FieldError] = []
     clean = _clean(changes, errors)
+    _check_serving(model.provider, clean, errors)
     if errors:
         raise ValidationError(errors)
     clean = {key: value for key, value in clean.items() if getattr(model, key) != value}

@@ -426,6 +426,8 @@ def update_provider(
     changes.update(
         _clean_limits(errors, rpm=rpm, tpm=tpm, timeout_seconds=timeout_seconds, priority=priority)
     )
+    if enabled is not UNSET and enabled and provider.deleted_at is not None:
+        errors.append(FieldError("enabled", f"'{provider.name}' is deleted; restore it first"))
     if errors:
         raise ValidationError(errors)
     if default_model is not UNSET:

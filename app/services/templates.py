@@ -13,7 +13,7 @@ from app.errors import FieldError, NotFoundError, ValidationError
 from app.models import Provider, ProviderTemplate
 from app.services import audit, models, providers
 from app.services.access import Actor, authorize
-from app.validation import check_name
+from app.validation import check_name, normalize_name
 
 SYSTEM = "system"
 CUSTOM = "custom"
@@ -67,7 +67,11 @@ def save_template_from_provider(
         raise NotFoundError(f"provider {provider_id} does not exist")
     errors: list[FieldError] = []
     clean = check_name("name", name, errors)
-    if clean and session.scalar(select(ProviderTemplate.id).where(ProviderTemplate.name == clean)):
+    system = {normalize_name(system_template_name(t)) for t in catalog.PROVIDER_TYPES}
+    if clean and normalize_name(clean) in system:
+        # system templates are stored when first used: the name would collide then
+        errors.append(FieldError("name", f"'{clean}' is a system template's name; pick another name"))
+    elif clean and session.scalar(select(ProviderTemplate.id).where(ProviderTemplate.name == clean)):
         errors.append(FieldError("name", f"a template named '{clean}' exists; pick another name"))
     if errors:
         raise ValidationError(errors)

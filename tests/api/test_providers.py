@@ -416,3 +416,40 @@ def test_provider_types_list_each_types_fields(api: Api) -> None:
     by_id = {t["id"]: t for t in types.json()}
     assert {"openai", "anthropic", "azure_openai", "ollama", "custom"} <= set(by_id)
     assert "api_key" in {f["name"] for f in by_id["openai"]["fields"]}
+
+
+def test_a_deleted_provider_is_restored_not_enabled_and_its_models_stay_off(api: Api) -> None:
+    admin = api.client("admin")
+    made = create_provider(admin)
+    model = admin.post("/api/models", json={"provider_id": made["id"], "identifier": "gpt-4o"}).json()
+    assert admin.delete(f"/api/providers/{made['id']}").status_code == 204
+    before = stored()
+    for method, path, body in [
+        ("PUT", f"/api/providers/{made['id']}", {"enabled": True}),
+        ("PUT", f"/api/models/{model['id']}", {"enabled": True}),
+        ("POST", "/api/models", {"provider_id": made["id"], "identifier": "o1", "enabled": True}),
+    ]:
+        refused = admin.request(method, path, json=body)
+        assert refused.status_code == 422, (path, refused.text)
+        assert [e["field"] for e in refused.json()["errors"]] == ["enabled"]
+        assert refused.json()["errors"][0]["message"].endswith("is deleted; restore it first")
+    assert stored() == before
+
+
+def test_a_custom_template_may_not_take_a_system_templates_name(api: Api) -> None:
+    admin = api.client("admin")
+    made = create_provider(admin)
+    before = stored()
+    for name in ("OpenAI", "  anthropic "):
+        refused = admin.post(f"/api/providers/{made['id']}/template", json={"name": name})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["message"].endswith(
+            "is a system template's name; pick another name"
+        )
+    assert stored() == before
+    # which would have broken every later provider made from a template (the system ones are
+    # stored on first use, and the name is unique)
+    from_template = admin.post(
+        "/api/providers", json={"name": "Second", "template": "OpenAI", "secrets": {"api_key": OPENAI_KEY}}
+    )
+    assert from_template.status_code == 201, from_template.text
