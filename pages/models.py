@@ -66,6 +66,7 @@ columns = {
     "provider": st.column_config.TextColumn("Provider"),
     "model": st.column_config.TextColumn("Model"),
     "enabled": st.column_config.CheckboxColumn("Enabled"),
+    "display_name": st.column_config.TextColumn("Display name", help="What people read; empty: the alias"),
     "alias": st.column_config.TextColumn("Alias", help="The model name callers ask the proxy for"),
     "mode": st.column_config.SelectboxColumn(
         "Mode", options=models.MODES, help="The endpoint it serves: chat, embedding, …"

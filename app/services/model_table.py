@@ -16,6 +16,7 @@ from app.services.access import Actor, authorize
 CAPABILITY_COLUMNS = models.CAPABILITIES
 EDITABLE_COLUMNS = (
     "enabled",
+    "display_name",
     "alias",
     "mode",
     "input_cost_per_1m",

@@ -150,3 +150,28 @@ def test_only_admins_save(db_url: str, ring: KeyRing, admin: Actor) -> None:
         )
     with db.Session.begin() as session:
         assert session.scalars(select(Model.enabled).where(Model.id == ids["o1"])).one() is False
+
+
+def test_a_display_name_is_for_people_and_leaves_the_alias_callers_send(
+    db_url: str, ring: KeyRing, admin: Actor
+) -> None:
+    ids = _seed(ring, admin)
+    edits = [ModelEdit(ids["gpt-4o"], 1, "OpenAI/gpt-4o", {"display_name": "  GPT-4o   (team)  "})]
+    with db.Session.begin() as session:
+        model_table.save_edits(session, actor=admin, edits=edits)
+    row = _get(ids["gpt-4o"])
+    assert (row.display_name, row.alias) == ("GPT-4o (team)", "gpt-4o")
+    with db.Session.begin() as session:
+        assert model_table.model_rows(session, filters=ModelFilter(query="gpt-4o"))[0]["display_name"] == (
+            "GPT-4o (team)"
+        )
+    with pytest.raises(ValidationError) as err, db.Session.begin() as session:
+        model_table.save_edits(
+            session, actor=admin, edits=[ModelEdit(ids["o1"], 1, "OpenAI/o1", {"display_name": "x" * 101})]
+        )
+    assert err.value.fields == ["OpenAI/o1: display_name"]
+    with db.Session.begin() as session:  # emptied: shown as the alias again
+        model_table.save_edits(
+            session, actor=admin, edits=[ModelEdit(ids["gpt-4o"], 2, "OpenAI/gpt-4o", {"display_name": ""})]
+        )
+    assert _get(ids["gpt-4o"]).display_name is None

@@ -22,6 +22,7 @@ class ModelFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     alias: SkipValidation[str | None] = None
+    display_name: SkipValidation[str | None] = None
     mode: SkipValidation[str | None] = None
     enabled: SkipValidation[bool | None] = None
     input_cost_per_1m: SkipValidation[float | None] = None
