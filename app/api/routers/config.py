@@ -33,7 +33,9 @@ router = APIRouter(prefix="/api", tags=["config"])
 class ApplyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     force: bool = False  # write a new revision even when the file already matches
-    wait: bool = True  # wait for the supervisor's verdict (live, or failed and rolled back)
+    # wait for the supervisor's verdict (live, or failed and rolled back); without, `go_live` is
+    # null and GET /api/proxy shows when the revision is live
+    wait: bool = True
 
 
 def _plan(settings: Settings, ring: Any, actor: Actor, *, deep: bool) -> config.Plan:
