@@ -20,9 +20,10 @@ DONE_BY = {
     ("model_table", "matching_ids"): ("GET", "/api/models"),
     ("model_table", "provider_choices"): ("GET", "/api/providers"),
     ("model_table", "save_edits"): ("PUT", "/api/models/{model_id}"),
-    ("caller_keys", "callable_names"): ("GET", "/api/routes/choices"),
+    ("caller_keys", "callable_names"): ("GET", "/api/route-choices"),
     ("audit", "filter_choices"): ("GET", "/api/audit"),
-    ("users", "current_actor"): ("GET", "/api/tokens"),  # the API re-reads the token's user per request
+    ("users", "current_actor"): ("GET", "/api/account"),  # the API re-reads the token's user per request
+    ("caller_keys", "list_keys"): ("GET", "/api/caller-keys"),  # the Budgets page's application choices
 }
 # not operations: what a page shows or parses, and the password sign-in (the API takes tokens)
 NOT_OPERATIONS = {
@@ -34,6 +35,7 @@ NOT_OPERATIONS = {
     ("golive", "needs_restart"),
     ("model_table", "pending_edits"),  # which table cells the user changed
     ("users", "authenticate"),
+    ("audit", "changes"),  # which fields an entry's before and after differ in: the entry carries both
 }
 
 

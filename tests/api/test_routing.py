@@ -111,7 +111,7 @@ def test_preview_renders_a_route_and_stores_nothing(api: Api, rows: dict[str, in
 
 
 def test_choices_name_each_enabled_alias_with_its_providers(api: Api, rows: dict[str, int]) -> None:
-    choices = api.client("viewer").get("/api/routes/choices")
+    choices = api.client("viewer").get("/api/route-choices")
     assert choices.status_code == 200
     assert choices.json() == {"big": ["cloud"], "fast": ["cloud"], "llama": ["home"]}
 

@@ -237,3 +237,22 @@ def test_invalid_token_requests_are_422_listing_each_problem(api: Api) -> None:
         {"field": "username", "message": "vera is disabled; enable them first"}
     ]
     assert stored() == before
+
+
+def test_a_user_changes_their_own_password_over_the_api_with_the_current_one(api: Api) -> None:
+    client = api.client("viewer")
+    assert client.get("/api/account").json() == {
+        "username": "vera",
+        "role": "viewer",
+        "must_change_password": False,
+    }
+    wrong = client.post(
+        "/api/account/password", json={"current": "not it", "password": "a new long passphrase"}
+    )
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "current"
+    done = client.post(
+        "/api/account/password", json={"current": "a-long-password-1", "password": "a new long passphrase"}
+    )
+    assert done.status_code == 200 and "password_hash" not in done.json()
+    with db.Session.begin() as session:
+        assert users.authenticate(session, username="vera", password="a new long passphrase") is not None

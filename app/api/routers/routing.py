@@ -56,7 +56,7 @@ def list_routes(actor: ActorDep, page: PageDep) -> dict[str, Any]:
         return paginate(as_json(routes.list_routes(session)), page)
 
 
-@router.get("/routes/choices")
+@router.get("/route-choices")
 def step_choices(actor: ActorDep) -> dict[str, Any]:
     """The aliases a route step may name, by provider."""
     with transaction() as session:

@@ -31,6 +31,12 @@ class UserUpdate(BaseModel):
     password: SkipValidation[str | None] = None
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current: str
+    password: str
+
+
 class NewToken(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     name: SkipValidation[str]
@@ -87,6 +93,23 @@ def unlock(username: str, actor: ActorDep) -> dict[str, int]:
     """Clear the sign-in backoff on this account from every source."""
     with transaction() as session:
         return {"sources_cleared": users.unlock(session, actor=actor, username=username)}
+
+
+@router.post("/account/password", tags=["account"])
+def change_my_password(body: PasswordChange, actor: ActorDep) -> dict[str, Any]:
+    """Change the token user's own password, proven with the current one (any role)."""
+    with transaction() as session:
+        return _user(
+            users.change_own_password(session, actor=actor, current=body.current, password=body.password)
+        )
+
+
+@router.get("/account", tags=["account"])
+def my_account(actor: ActorDep) -> dict[str, Any]:
+    """Who the token acts as: the user, their role, and whether their password must be changed."""
+    with transaction() as session:
+        must_change = users.must_change_password(session, username=actor.name)
+    return {"username": actor.name, "role": actor.role, "must_change_password": must_change}
 
 
 @router.get("/tokens", tags=["tokens"])
