@@ -27,6 +27,7 @@ from typing import Any
 import litellm
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
+from sqlalchemy.orm import Session
 
 from app import db
 from app.proxy import cost_limit, journal, litellm_fixes
@@ -123,6 +124,24 @@ def caller_application(kwargs: dict[str, Any], metadata: dict[str, Any]) -> str 
     key_metadata = metadata.get("user_api_key_metadata") or {}
     name = key_metadata.get(APPLICATION_KEY) if isinstance(key_metadata, dict) else None
     return name if isinstance(name, str) else None
+
+
+def _dropped_message(count: int) -> str:
+    return f"{count} usage events were dropped while the database was unreachable"
+
+
+def report_dropped(session: Session, count: int) -> None:
+    """The usage_dropped alert; repeated while it is open, its number is the total dropped since."""
+    alert, created = alerts.raise_alert(
+        session,
+        kind="usage_dropped",
+        severity="warning",
+        dedup_key="usage_dropped",
+        message=_dropped_message(count),
+    )
+    if not created:
+        before = alert.message.split(" ", 1)[0]
+        alert.message = _dropped_message(count + (int(before) if before.isdigit() else 0))
 
 
 class EventWriter:
@@ -262,13 +281,7 @@ class EventWriter:
                 alerts.raise_alert(session, **alert)
             dropped = lost_fresh + unjournalled
             if dropped:
-                alerts.raise_alert(
-                    session,
-                    kind="usage_dropped",
-                    severity="warning",
-                    dedup_key="usage_dropped",
-                    message=f"{dropped} usage events were dropped while the database was unreachable",
-                )
+                report_dropped(session, dropped)
         # only now that the transaction committed: a failed commit keeps every row for the next try
         for _ in rows:
             self.pending.popleft()

@@ -184,6 +184,38 @@ def test_overflow_while_the_database_is_away_is_dropped_counted_and_reported_onc
     assert alert.message == "3 usage events were dropped while the database was unreachable"
 
 
+def test_drops_reported_again_while_the_alert_is_open_add_up_in_its_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_writer: Callable[[str], hooks.EventWriter]
+) -> None:
+    """Two outages within the alert's dedup window: the open alert says how many were dropped in all."""
+    monkeypatch.setattr(hooks, "MAX_BUFFER", 2)
+    url = f"sqlite:///{tmp_path / 'usage.db'}"
+    migrate.upgrade(url)
+    down = [True]
+    real_record = hooks.usage.record_events
+
+    def record(session: Session, rows: list[dict[str, Any]]) -> None:
+        if down[0]:
+            raise OSError("the database is away")
+        real_record(session, rows)
+
+    monkeypatch.setattr(hooks.usage, "record_events", record)
+    writer = fast_writer(url)
+    for outage, count in enumerate((5, 4)):
+        down[0] = True
+        for n in range(count):
+            writer.put("usage", usage_row(10 * outage + n))
+        overflow = count - 2
+        wait_for(lambda: writer.dropped == overflow, 10, "the overflow to be dropped")  # noqa: B023
+        down[0] = False
+        wait_for(lambda: writer.dropped == 0, 10, "the drop to be reported")
+
+    assert writer.written == 4
+    [alert] = read(url, select(Alert))
+    assert alert.occurrences == 2
+    assert alert.message == "5 usage events were dropped while the database was unreachable"
+
+
 def test_a_write_that_fails_before_its_commit_keeps_every_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_writer: Callable[[str], hooks.EventWriter]
 ) -> None:
