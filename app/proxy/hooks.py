@@ -7,7 +7,8 @@ and reported as an alert once the database is back. A caller's request never fai
 
 Every usage event is journalled to `data/usage-spool/` before it is queued, and a worker adopts the
 journal of a worker that died: a worker's death, SIGKILL included, loses no event it was handed and no
-dropped count (app.proxy.journal).
+dropped count (app.proxy.journal). A request is journalled as answered before its response goes out, as
+LiteLLM hands over its success event only later: one whose event died with the worker is counted dropped.
 """
 
 from __future__ import annotations
@@ -168,12 +169,18 @@ class EventWriter:
         """Events dropped and not reported yet (an adopted one may turn out reported by its worker)."""
         return len(self.lost) + self.lost_unjournalled
 
-    def put(self, kind: str, row: dict[str, Any]) -> None:
+    def put(self, kind: str, row: dict[str, Any], answers: str | None = None) -> None:
+        """`answers`: the call id of the answered request a success row is for."""
         if kind == "usage" and self.journal is not None:
-            self.journal.append(row, self.queue)
+            self.journal.append(row, self.queue, answers)
         else:
             self.queue.put((kind, row))
         self.start()
+
+    def answered(self, call_id: str) -> None:
+        """The request's response is about to go out; its usage row will follow."""
+        if self.journal is not None:
+            self.journal.answered(call_id)
 
     def start(self) -> None:
         if self._thread is None:
@@ -327,6 +334,19 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
         except cost_limit.CostLimitExceeded as exc:
             raise HTTPException(status_code=400, detail={"error": str(exc)}) from None
 
+    async def async_post_call_success_hook(
+        self, data: dict[str, Any], user_api_key_dict: Any, response: Any
+    ) -> None:
+        """Before the response goes out: its request is journalled as answered (LiteLLM logs it later)."""
+        try:
+            # the id LiteLLM's logging object gives the success event (as the proxy reads it)
+            logging_obj = data.get("litellm_logging_obj")
+            call_id = getattr(logging_obj, "litellm_call_id", None) or data.get("litellm_call_id")
+            if isinstance(call_id, str) and data.get("model"):
+                self.writer.answered(call_id)
+        except Exception:  # never let bookkeeping break a caller's request
+            log.exception("usage hook failed")
+
     async def async_filter_deployments(
         self,
         model: str,
@@ -397,6 +417,7 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
         completion_tokens = int(payload.get("completion_tokens") or 0)
         # the configured price, whatever LiteLLM's own cost logic for the provider makes of it
         configured = deployment.cost(prompt_tokens, completion_tokens) if deployment else None
+        call_id = kwargs.get("litellm_call_id")
         self.writer.put(
             "usage",
             {
@@ -417,6 +438,7 @@ class LlmAdminHooks(CustomLogger):  # type: ignore[misc]
                 "revision": deployment.revision if deployment else None,
                 "application": application,
             },
+            answers=call_id if status == "success" and isinstance(call_id, str) else None,
         )
         if status == "success" and fallback and isinstance(original, str):
             down = ", ".join(self._providers_of(original)) or original

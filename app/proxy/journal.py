@@ -12,6 +12,15 @@ A worker adopts the files of dead workers on its host by renaming them to its ow
 adopter only); if the adopter dies too, the next one adopts them from it. An event dropped from memory
 (the buffer is bounded while the database is away) gets a `dropped` line naming it, so an adopter counts
 it in the usage_dropped alert instead of writing it.
+
+LiteLLM hands a request's success event to the hooks only after the response went out (its logging
+worker runs the callbacks from an in-memory queue, ~10-100 ms later): a worker killed in between would
+lose the event of a request its caller got an answer for. So the hooks journal an `answered` line for
+each request before its response leaves (`answered`), and the usage row that arrives later names it
+(`RESOLVES_KEY`). An answered line whose row never reached the journal is counted dropped by the
+adopter. Until its row arrives, each answered line is copied into every new segment, so removing a
+committed segment never takes the only copy. Answered lines are numbered in a sequence of their own
+(worker `<worker>~answered`): rows arrive out of their order, and only an adopter moves that mark.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import queue
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +47,10 @@ from app.runtime.processes import pid_alive
 
 log = logging.getLogger("llm_admin.hooks")
 ENTRY_KEY = "_journal"  # on a row: [worker, seq], where its journal line is; never a column
+RESOLVES_KEY = "_answered"  # on a success row: the entry of its request's answered line; never a column
+ANSWERED_SUFFIX = "~answered"  # the journal name of a worker's answered lines
+ANSWERED_KEPT_SECONDS = 120.0  # LiteLLM gives up on a callback after 20 s: a row this late never comes
+LOGGED_KEPT = 10_000  # call ids of rows logged before their answered line (streams: never), newest
 MARKS_KEPT = timedelta(days=7)
 
 Entry = tuple[str, int]
@@ -59,8 +73,8 @@ def entry_of(row: dict[str, Any]) -> Entry | None:
 
 
 def columns_of(row: dict[str, Any]) -> dict[str, Any]:
-    """The row without its journal entry: what goes into usage_events."""
-    return {k: v for k, v in row.items() if k != ENTRY_KEY}
+    """The row without its journal entries: what goes into usage_events."""
+    return {k: v for k, v in row.items() if k not in (ENTRY_KEY, RESOLVES_KEY)}
 
 
 def owner_of(path: Path) -> tuple[str, str, int] | None:
@@ -93,6 +107,12 @@ class Journal:
         self.seq = 0
         self.segment = 0
         self.closed: list[Path] = []  # closed segments and adopted files, removed once committed
+        self.answered_worker = self.worker + ANSWERED_SUFFIX
+        self.answered_seq = 0
+        # call id → the answered lines (number, time) still waiting for their row; a recent row's call
+        # id, for a row LiteLLM logged before the response went out
+        self.waiting: dict[str, list[tuple[int, float]]] = {}
+        self.logged: dict[str, float] = {}
         self._fd: int | None = None
         self._adopted = 0
         self._lock = threading.Lock()
@@ -107,16 +127,69 @@ class Journal:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.write(self._fd, (line + "\n").encode())
 
-    def append(self, row: dict[str, Any], into: queue.SimpleQueue[tuple[str, dict[str, Any]]]) -> None:
-        """Journal the row, then queue it (under one lock: a closed segment's rows are all queued)."""
+    def append(
+        self,
+        row: dict[str, Any],
+        into: queue.SimpleQueue[tuple[str, dict[str, Any]]],
+        answers: str | None = None,
+    ) -> None:
+        """Journal the row, then queue it (under one lock: a closed segment's rows are all queued).
+        `answers`: the call id of the answered request this is the success row of."""
         with self._lock:
             self.seq += 1
             row = {**row, ENTRY_KEY: [self.worker, self.seq]}
+            if answers is not None:
+                numbers = self.waiting.get(answers)
+                if numbers:
+                    row[RESOLVES_KEY] = [self.answered_worker, numbers.pop(0)[0]]
+                    if not numbers:
+                        del self.waiting[answers]
+                else:  # logged before its response went out (or a stream): no answered line needed
+                    self.logged[answers] = time.monotonic()
+                    if len(self.logged) > LOGGED_KEPT:
+                        del self.logged[next(iter(self.logged))]
             try:
                 self._write(_encode(row))
             except OSError as exc:  # a full disk: the row is still kept in memory
                 log.warning("usage event not journalled (%s)", exc)
             into.put(("usage", row))
+
+    def answered(self, call_id: str) -> None:
+        """A request's response is about to go out: journal it until its usage row arrives."""
+        with self._lock:
+            if self.logged.pop(call_id, None) is not None:
+                return
+            self.answered_seq += 1
+            self.waiting.setdefault(call_id, []).append((self.answered_seq, time.monotonic()))
+            try:
+                self._write(self._answered_line(self.answered_seq))
+            except OSError as exc:
+                log.warning("answered request not journalled (%s)", exc)
+
+    def _answered_line(self, number: int) -> str:
+        return json.dumps({"answered": [self.answered_worker, number]})
+
+    def _carry_answered(self) -> None:
+        """Copy the answered lines still waiting into the new segment (under the lock); forget those
+        LiteLLM will not log any more, and the call ids of rows no answered line will come for."""
+        old = time.monotonic() - ANSWERED_KEPT_SECONDS
+        while self.logged and next(iter(self.logged.values())) <= old:  # oldest first
+            del self.logged[next(iter(self.logged))]
+        lines: list[str] = []
+        for call_id in list(self.waiting):
+            kept = [(n, at) for n, at in self.waiting[call_id] if at > old]
+            if len(kept) < len(self.waiting[call_id]):
+                log.warning("an answered request was never logged by LiteLLM: no usage row for it")
+            if kept:
+                self.waiting[call_id] = kept
+                lines.extend(self._answered_line(n) for n, _ in kept)
+            else:
+                del self.waiting[call_id]
+        if lines:
+            try:
+                self._write("\n".join(lines))
+            except OSError as exc:
+                log.warning("answered requests not journalled (%s)", exc)
 
     def note_dropped(self, entries: Iterable[Entry]) -> None:
         lines = [json.dumps({"dropped": list(e)}) for e in entries]
@@ -136,6 +209,7 @@ class Journal:
                 self._fd = None
                 self.closed.append(self._path(str(self.segment)))
                 self.segment += 1
+                self._carry_answered()
 
     def committed(self, paths: list[Path]) -> None:
         """Those files' rows are in the database (or counted dropped): they are not needed any more."""
@@ -148,6 +222,8 @@ class Journal:
         found = Adopted()
         if not self.directory.is_dir():
             return found
+        answered: set[Entry] = set()
+        resolved: set[Entry] = set()
         for path in sorted(self.directory.glob("*.jsonl")):
             owner = owner_of(path)
             if owner is None or owner[0] == self.worker or owner[1] != self.host or pid_alive(owner[2]):
@@ -169,12 +245,18 @@ class Journal:
                     continue
                 if "dropped" in row:
                     found.dropped.append((str(row["dropped"][0]), int(row["dropped"][1])))
+                elif "answered" in row:
+                    answered.add((str(row["answered"][0]), int(row["answered"][1])))
                 elif "_dropped" in row:  # an earlier version's spool: a count of events it dropped
                     found.unreadable += int(row["_dropped"])
                 else:
                     found.rows.append(row)
+                    if row.get(RESOLVES_KEY):
+                        resolved.add((str(row[RESOLVES_KEY][0]), int(row[RESOLVES_KEY][1])))
         dropped = set(found.dropped)
         found.rows = [r for r in found.rows if entry_of(r) not in dropped]
+        # answered requests whose row died with LiteLLM's queue: counted, in their order
+        found.dropped.extend(sorted(answered - resolved))
         return found
 
 
@@ -211,6 +293,7 @@ def unwritten(
 
 
 def forget(session: Session, worker: str) -> None:
-    """A worker that exits with its journal empty takes its mark along; old marks go too."""
+    """A worker that exits with its journal empty takes its marks along; old marks go too."""
     old = UsageJournalMark.updated_at < datetime.now(UTC) - MARKS_KEPT
-    session.execute(delete(UsageJournalMark).where((UsageJournalMark.worker == worker) | old))
+    mine = UsageJournalMark.worker.in_([worker, worker + ANSWERED_SUFFIX])
+    session.execute(delete(UsageJournalMark).where(mine | old))

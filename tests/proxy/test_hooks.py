@@ -7,6 +7,7 @@ import asyncio
 import json
 import math
 import os
+import queue
 import select as select_fd
 import signal
 import socket
@@ -301,10 +302,10 @@ time.sleep(3600)
 """
 
 
-def kill_when(stage: str, spool: Path, url: str, *args: int) -> None:
+def kill_when(stage: str, spool: Path, url: str, *args: int, script: str = WORKER) -> None:
     """Run a worker process until it reports `stage`, then SIGKILL it."""
     env = {**os.environ, "LLM_ADMIN_DATABASE_URL": url}
-    argv = [sys.executable, "-c", WORKER, str(spool), *map(str, args[:1]), stage, *map(str, args[1:])]
+    argv = [sys.executable, "-c", script, str(spool), *map(str, args[:1]), stage, *map(str, args[1:])]
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).parents[2])
     try:
         assert child.stdout is not None
@@ -383,6 +384,77 @@ def test_deaths_while_the_database_is_away_lose_nothing_and_count_every_drop_onc
     wait_for(lambda: list(spool.iterdir()) == [], 10, "the adopted journals to be removed")
 
 
+# A worker whose request "call-1" was answered (its response went out) while LiteLLM still held its
+# success event; request 2's row is journalled beside it. Killed at `stage`.
+ANSWERING_WORKER = """
+import sys, time
+from pathlib import Path
+from app.proxy import hooks
+from tests.proxy.test_hooks import usage_row
+
+spool, stage = Path(sys.argv[1]), sys.argv[2]
+hooks.FLUSH_SECONDS, hooks.MAX_BACKOFF_SECONDS = (3600 if stage != "committed" else 0.01), 0.05
+writer = hooks.EventWriter(spool)
+writer.answered("call-1")
+writer.put("usage", usage_row(2))
+if stage == "logged":  # the success event came in time
+    writer.put("usage", usage_row(1), answers="call-1")
+if stage == "committed":  # request 2's row is written and the segment with the answered line removed
+    writer.start()
+    while writer.written < 1 or writer.journal.closed:
+        time.sleep(0.01)
+print(stage, flush=True)
+time.sleep(3600)
+"""
+
+
+@pytest.mark.parametrize("stage", ["answered", "committed"])
+def test_a_request_answered_before_its_event_reached_the_hooks_is_counted_dropped_once(
+    tmp_path: Path, fast_writer: Callable[[str], hooks.EventWriter], stage: str
+) -> None:
+    """LiteLLM logs a request after its response went out: a worker killed in between had journalled
+    it as answered, also across the removal of the segment that first held that line."""
+    spool, url = tmp_path / "usage-spool", f"sqlite:///{tmp_path / 'usage.db'}"
+    migrate.upgrade(url)
+    kill_when(stage, spool, url, script=ANSWERING_WORKER)
+
+    writer = heir(fast_writer, url, spool)
+    wait_for(lambda: list(spool.iterdir()) == [], 20, "the adopted journal to be written and removed")
+
+    assert stored_tokens(url) == [2]
+    [alert] = read(url, select(Alert))
+    assert alert.message == "1 usage events were dropped while the database was unreachable"
+    assert writer.written == (1 if stage == "answered" else 0)
+
+    again = heir(fast_writer, url, spool)  # nothing is adopted twice
+    assert again.journal is not None and again.journal.adopt().dropped == []
+
+
+def test_a_request_whose_event_came_in_time_is_written_and_not_counted(
+    tmp_path: Path, fast_writer: Callable[[str], hooks.EventWriter]
+) -> None:
+    spool, url = tmp_path / "usage-spool", f"sqlite:///{tmp_path / 'usage.db'}"
+    migrate.upgrade(url)
+    kill_when("logged", spool, url, script=ANSWERING_WORKER)
+
+    writer = heir(fast_writer, url, spool)
+    wait_for(lambda: writer.written == 2, 20, "the dead worker's rows")
+
+    assert stored_tokens(url) == [2, 1]
+    assert read(url, select(Alert)) == []
+
+
+def test_an_event_logged_before_its_answer_needs_no_answered_line(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    into: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+    journal.append(usage_row(1), into, answers="call-1")
+    journal.answered("call-1")
+    journal.close_segment()
+
+    assert journal.waiting == {}
+    assert ["answered" in line for line in journal.closed[0].read_text().splitlines()] == [False]
+
+
 def test_an_earlier_versions_spool_is_adopted(
     tmp_path: Path, fast_writer: Callable[[str], hooks.EventWriter]
 ) -> None:
@@ -435,9 +507,15 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.answers: list[str | None] = []  # the call id each put names as answered
+        self.answered_calls: list[str] = []
 
-    def put(self, kind: str, row: dict[str, Any]) -> None:
+    def put(self, kind: str, row: dict[str, Any], answers: str | None = None) -> None:
         self.events.append((kind, row))
+        self.answers.append(answers)
+
+    def answered(self, call_id: str) -> None:
+        self.answered_calls.append(call_id)
 
 
 @pytest.fixture
@@ -595,6 +673,31 @@ def test_a_hook_that_cannot_read_its_arguments_never_fails_the_request(hook: hoo
     )
 
     assert hook.writer.events == []  # type: ignore[attr-defined]
+
+
+def test_a_request_is_answered_before_its_response_goes_out_and_its_success_row_names_it(
+    hook: hooks.LlmAdminHooks,
+) -> None:
+    call_id = "0b6f1d52-4a7e-4d8e-9d0c-2f7e7f1a3c11"  # as in callback_kwargs
+    data = {"model": "primary", "litellm_call_id": call_id}
+    assert asyncio.run(hook.async_post_call_success_hook(data, None, object())) is None  # response kept
+    failed = callback_kwargs(status="failure", model_id="llm-admin-m1", group="primary", error_class="X")
+    served = callback_kwargs(
+        status="success", model_id="llm-admin-m2", group="backup", original_group="primary"
+    )
+    asyncio.run(hook.async_log_failure_event(failed, None, None, None))
+    asyncio.run(hook.async_log_success_event(served, None, None, None))
+
+    recorder: Any = hook.writer
+    assert recorder.answered_calls == [call_id]
+    # the primary's failed attempt shares the call id: only the success row is the answered request's
+    assert [
+        (kind, answers) for (kind, _), answers in zip(recorder.events, recorder.answers, strict=True)
+    ] == [
+        ("usage", None),
+        ("usage", call_id),
+        ("alert", None),
+    ]
 
 
 def test_deployments_are_read_from_the_served_config(hook: hooks.LlmAdminHooks) -> None:
