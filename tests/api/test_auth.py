@@ -239,3 +239,20 @@ def test_every_change_is_audited_under_the_tokens_user(api: Api) -> None:
         "api_token.revoke",
     ]
     assert {e.actor for e in entries} == {"alice"}
+
+
+def test_the_operator_applies_the_config_the_viewer_may_not(api: Api) -> None:
+    seed_provider_and_model(api)
+    before = stored()
+    refused = api.client("viewer").post("/api/config/apply", json={"wait": False})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"] == "vera has role 'viewer', which may not operate; ask an admin"
+    assert stored() == before
+    assert not api.settings.config_path.exists()
+
+    mark = audit_mark()
+    applied = api.client("operator").post("/api/config/apply", json={"wait": False})
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["applied"]["number"] == 1
+    assert api.settings.config_path.exists()
+    assert [(e.actor, e.action) for e in audit_after(mark)] == [("oscar", "config.apply")]

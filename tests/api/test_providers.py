@@ -3,6 +3,7 @@ templates, Test Connection and Sync against a stand-in provider on loopback."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import httpx
@@ -453,3 +454,27 @@ def test_a_custom_template_may_not_take_a_system_templates_name(api: Api) -> Non
         "/api/providers", json={"name": "Second", "template": "OpenAI", "secrets": {"api_key": OPENAI_KEY}}
     )
     assert from_template.status_code == 201, from_template.text
+
+
+def test_of_two_simultaneous_saves_from_the_same_version_one_wins_the_other_is_409(api: Api) -> None:
+    admin, second = api.client("admin"), api.client("admin")
+    made = create_provider(admin)
+    path, tag = f"/api/providers/{made['id']}", f'"{made["version"]}"'
+    start = threading.Barrier(2)
+    answers: dict[int, httpx.Response] = {}
+
+    def save(client: httpx.Client, rpm: int) -> None:
+        start.wait()
+        answers[rpm] = client.put(path, json={"rpm": rpm}, headers={"If-Match": tag})
+
+    threads = [threading.Thread(target=save, args=(c, rpm)) for c, rpm in ((admin, 10), (second, 20))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(a.status_code for a in answers.values()) == [200, 409], {
+        k: a.text for k, a in answers.items()
+    }
+    (winner,) = [rpm for rpm, a in answers.items() if a.status_code == 200]
+    shown = _get(admin, made["id"])
+    assert shown["rpm"] == winner and shown["version"] == made["version"] + 1
