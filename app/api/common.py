@@ -48,14 +48,19 @@ def current_actor(request: Request, authorization: Annotated[str | None, Header(
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
-def settings(request: Request) -> Settings:
+# Dependencies that only read the request are `async def`: FastAPI runs them in the event loop,
+# not in a worker thread each (a hand-off per dependency per request); those doing IO stay plain.
+
+
+async def settings(request: Request) -> Settings:
     current: Settings = request.app.state.settings
     return current
 
 
 def key_ring(request: Request) -> KeyRing:
-    """Read for each request that needs it, so a key rotation is seen at once."""
-    return load_key_ring(settings(request))
+    """Read for each request that needs it, so a key rotation is seen at once (may read the key file)."""
+    current: Settings = request.app.state.settings
+    return load_key_ring(current)
 
 
 def environ() -> dict[str, str]:
@@ -80,7 +85,7 @@ class PageParams:
     offset: int
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")] = 100,
     offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
 ) -> PageParams:
