@@ -10,6 +10,7 @@ import itertools
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from app import db
@@ -194,3 +195,22 @@ def test_the_audit_log_of_a_reveal_and_a_key_change_names_no_key(api: Api) -> No
     actions = [e["action"] for e in log.json()["items"]]
     assert {"provider.create", "provider.update", "provider.reveal_key"} <= set(actions)
     assert OPENAI_KEY not in log.text and ANTHROPIC_KEY not in log.text
+
+
+def test_a_key_found_in_the_environment_is_offered_by_name_only(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_key = "sk-proj-FromTheEnvironment0123456789abcd"
+    monkeypatch.setenv("OPENAI_API_KEY", env_key)
+    admin = api.client("admin")
+    detected = admin.get("/api/providers/detected")
+    assert detected.status_code == 200
+    offered = {c["key"]: c for c in detected.json()}
+    assert offered["env:openai"]["secret_envs"] == {"api_key": "OPENAI_API_KEY"}
+    assert env_key not in detected.text
+    added = admin.post("/api/providers/detected/env:openai")
+    assert added.status_code == 201, added.text
+    assert added.headers["Location"] == f"/api/providers/{added.json()['id']}"
+    assert added.json()["credentials"] == [{"field": "api_key", "masked": None, "env_var": "OPENAI_API_KEY"}]
+    assert env_key not in added.text
+    assert env_key not in admin.get(f"/api/providers/{added.json()['id']}").text

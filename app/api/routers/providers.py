@@ -136,17 +136,18 @@ def detected_providers(actor: ActorDep) -> list[Any]:
 
 
 @router.post("/detected/{key}", status_code=201)
-def add_detected(key: str, ring: RingDep, actor: ActorDep) -> Any:
+def add_detected(key: str, ring: RingDep, actor: ActorDep, response: Response) -> Any:
     """Add one detected provider by its key (e.g. `env:openai`, `local:ollama`)."""
     with transaction() as session:
         candidate = next((c for c in onboarding.detect(session, environ=environ()) if c.key == key), None)
         if candidate is None:
             raise NotFoundError(f"nothing detected as '{key}'; GET /api/providers/detected lists what is")
-        return as_json(
-            providers.view(
-                onboarding.add_candidate(session, actor=actor, ring=ring, candidate=candidate), ring
-            )
+        added = providers.view(
+            onboarding.add_candidate(session, actor=actor, ring=ring, candidate=candidate), ring
         )
+    response.headers.update(etag(added.version))
+    response.headers["Location"] = f"/api/providers/{added.id}"
+    return as_json(added)
 
 
 @router.get("/{provider_id}")
