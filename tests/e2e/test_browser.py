@@ -27,6 +27,21 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "browser-run-password-42"
 KEY = "sk-browser-upstream-0123456789"
+# every page of the navigation, in its order, for the screenshots
+PAGES = (
+    "Overview",
+    "Providers",
+    "Models",
+    "Routing",
+    "Config",
+    "Health and alerts",
+    "Usage and costs",
+    "Budgets",
+    "Caller keys",
+    "Audit",
+    "Users",
+    "My account",
+)
 # as the env tool's notes say: without these, Chromium keeps calling home on this closed network
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -115,14 +130,9 @@ def test_the_main_path_in_a_real_browser(stack: dict[str, object]) -> None:
             raise
         finally:
             browser.close()
-    assert sorted(p.name for p in ARTIFACTS.iterdir()) == [
-        "01-signed-in.png",
-        "02-provider-added.png",
-        "03-connection-tested.png",
-        "04-model-enabled.png",
-        "05-config-applied.png",
-        "06-usage-seen.png",
-    ]
+    steps = ["signed-in", "provider-added", "connection-tested", "model-enabled", "config-applied"]
+    steps += ["usage-seen", "budget-added", *(f"page-{t.lower().replace(' ', '-')}" for t in PAGES)]
+    assert sorted(p.name for p in ARTIFACTS.iterdir()) == [f"{i:02d}-{s}.png" for i, s in enumerate(steps, 1)]
     assert os.path.getsize(ARTIFACTS / "06-usage-seen.png") > 10_000
 
 
@@ -149,7 +159,9 @@ def _main_path(page: Any, stack: dict[str, object], shot: Any, go: Any, expect: 
         page.get_by_label("Base URL *").fill(f"{upstream.base_url}/v1")
         page.get_by_label("API key (if the server asks for one)", exact=True).fill(KEY)
         page.get_by_role("button", name="Add provider").click()
-        expect(page.get_by_text("fake-co").first).to_be_visible()
+        # added, selected and tested at once (auto-test on creation)
+        expect(page.get_by_text("fake-co: connected").first).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Added fake-co.").first).to_be_visible()
         shot("provider-added")
 
         # 3. test the connection
@@ -195,3 +207,17 @@ def _main_path(page: Any, stack: dict[str, object], shot: Any, go: Any, expect: 
         expect(page.get_by_test_id("stMetric").filter(has_text="Tokens")).to_contain_text("18")
         page.wait_for_timeout(1500)  # the charts draw after the numbers
         shot("usage-seen")
+
+        # 8. a budget added in the UI shows its bar
+        go("Budgets")
+        page.get_by_label("Limit (USD)").fill("5")
+        page.get_by_role("button", name="Add budget").click()
+        expect(page.get_by_text("Added the monthly budget of fake-co.").first).to_be_visible()
+        expect(page.get_by_test_id("stProgress").first).to_contain_text("provider fake-co (monthly)")
+        shot("budget-added")
+
+        # 9. every page, as a reader sees it at 1400 px
+        for title in PAGES:
+            go(title)
+            page.wait_for_timeout(1000)
+            shot(f"page-{title.lower().replace(' ', '-')}")
