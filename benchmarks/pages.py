@@ -426,8 +426,7 @@ def usage_services(runs: int) -> None:
                 s, start=start, end=end, provider="provider-0001", route="agent/type-01"
             ),
         ),
-        ("usage.budget_statuses (from the rollups)", lambda s: usage.budget_statuses(s)),
-        ("budgets.list_budgets (from the events)", lambda s: budgets.list_budgets(s)),
+        ("budgets.list_budgets (from the rollups)", lambda s: budgets.list_budgets(s)),
         ("recommendations.recommend (from the events)", lambda s: recommendations.recommend(s, days=30)),
         ("usage.export_csv (30 days; on click only)", lambda s: usage.export_csv(s, start=start, end=end)),
         (

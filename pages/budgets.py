@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app import db, ui
 from app.defaults import PERIODS
 from app.errors import LlmAdminError, ValidationError
-from app.services import budgets, caller_keys, providers, routes
+from app.services import budgets, caller_keys, model_table, routes
 from app.services.access import Actor
 
 actor: Actor = st.session_state.actor
@@ -52,7 +52,7 @@ def _run(scope: str, done: str, change: Callable[[Session], Any]) -> bool:
 def _targets(session: Session) -> dict[str, list[str]]:
     """What each scope can name: providers, routes (agent types), caller keys' applications."""
     return {
-        "provider": [p.name for p in providers.list_providers(session)],
+        "provider": list(model_table.provider_choices(session).values()),
         "route": [r.agent_type for r in routes.list_routes(session)],
         "application": sorted(k.application for k in caller_keys.list_keys(session) if k.revoked_at is None),
     }

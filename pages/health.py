@@ -46,7 +46,7 @@ st.title("Health and alerts")
 with db.Session.begin() as session:
     current = health.list_health(session)
     # the one status every page shows (the monitor's verdict when it has one)
-    status = {r.provider.id: r.label for r in provider_status.provider_rows(session)}
+    status = {pid: s.label for pid, s in provider_status.statuses(session).items()}
 if not current:
     st.info("No providers yet: add one on the Providers page; `llm-admin monitor` then probes it.")
 else:

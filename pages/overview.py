@@ -6,14 +6,15 @@ from __future__ import annotations
 import streamlit as st
 
 from app import db, ui
-from app.services import alerts, provider_status
+from app.services import alerts, provider_status, providers
 
 st.title("Overview")
 flash = st.session_state.pop("overview_flash", None)
 if flash:
     st.success(flash)
 with db.Session.begin() as session:
-    rows = provider_status.provider_rows(session)
+    rows = providers.list_providers(session)
+    status = provider_status.statuses(session)
     critical = [a for a in alerts.list_alerts(session) if a.severity == "critical"]
     shown = [(a.at, a.message) for a in critical[:3]]
 
@@ -34,19 +35,19 @@ if not rows:
 else:
     left, middle, right = st.columns(3)
     left.metric("Providers", f"{len(rows):,}")
-    middle.metric("Enabled models", f"{sum(r.provider.enabled_model_count for r in rows):,}")
-    right.metric("Disconnected", sum(r.status == "disconnected" for r in rows))
+    middle.metric("Enabled models", f"{sum(p.enabled_model_count for p in rows):,}")
+    right.metric("Disconnected", sum(status[p.id].status == "disconnected" for p in rows))
     st.dataframe(
         [
             {
-                "Name": r.provider.name,
-                "Type": r.provider.type,
-                "Status": r.label,
-                "Last check": r.tested,
-                "Enabled": r.provider.enabled,
-                "Models enabled": f"{r.provider.enabled_model_count:,}/{r.provider.model_count:,}",
+                "Name": p.name,
+                "Type": p.type,
+                "Status": status[p.id].label,
+                "Last check": status[p.id].tested,
+                "Enabled": p.enabled,
+                "Models enabled": f"{p.enabled_model_count:,}/{p.model_count:,}",
             }
-            for r in rows
+            for p in rows
         ],
         hide_index=True,
         key="providers_table",

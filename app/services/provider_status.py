@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.crypto import KeyRing
-from app.models import ProviderHealth, as_utc, utcnow
+from app.models import Provider, ProviderHealth, as_utc, utcnow
 from app.services import providers, usage_summary
 from app.services.usage_summary import ProviderUsage
 
@@ -75,14 +75,44 @@ class ProviderRow:
 
 def last_check(view: providers.ProviderView, health: ProviderHealth | None) -> LastCheck:
     """The newer of the provider's last Test Connection and the monitor's last probe."""
+    return _newer(view.last_test_at, view.last_test_ok, health)
+
+
+def _newer(test_at: datetime | None, test_ok: bool | None, health: ProviderHealth | None) -> LastCheck:
     monitor_status = health.status if health is not None else None
-    test_at = as_utc(view.last_test_at) if view.last_test_at else None
+    tested = as_utc(test_at) if test_at else None
     probe_at = as_utc(health.checked_at) if health is not None and health.checked_at else None
-    if probe_at is not None and (test_at is None or probe_at > test_at):
+    if probe_at is not None and (tested is None or probe_at > tested):
         assert health is not None
         ok = health.status != "down" and health.consecutive_failures == 0
         return LastCheck(probe_at, ok, monitor_status)
-    return LastCheck(test_at, view.last_test_ok, monitor_status)
+    return LastCheck(tested, test_ok, monitor_status)
+
+
+@dataclass(frozen=True)
+class Status:
+    """One provider's status as every page shows it, without its keys or usage."""
+
+    status: str
+    tested: str
+
+    @property
+    def label(self) -> str:
+        return f"{ICONS[self.status]} {self.status}"
+
+
+def statuses(session: Session, *, now: datetime | None = None) -> dict[int, Status]:
+    """Provider id → its status and 'tested N ago', from two small reads (no keys, no usage): for
+    the pages that show the status beside other things (Overview, Health)."""
+    moment = now or utcnow()
+    health = {h.provider_id: h for h in session.scalars(select(ProviderHealth))}
+    out = {}
+    for pid, test_at, test_ok in session.execute(
+        select(Provider.id, Provider.last_test_at, Provider.last_test_ok).where(Provider.deleted_at.is_(None))
+    ):
+        check = _newer(test_at, test_ok, health.get(pid))
+        out[pid] = Status(connection_status(check, now=moment), ago(check.at, now=moment))
+    return out
 
 
 def provider_rows(
