@@ -265,8 +265,14 @@ def _filtered(model: Any, grain: int, start: date, end: date, provider: str | No
     return conditions
 
 
+def _sum(column: Any) -> Any:
+    """SUM in the column's own type: PostgreSQL sums bigints as numeric, which arrives as Decimal
+    (slow to read: a 30-day report reads ~2,000 groups of 5 sums)."""
+    return cast(func.coalesce(func.sum(column), 0), column.type)
+
+
 def _sum_columns() -> list[Any]:
-    return [func.coalesce(func.sum(getattr(UsageRollup, name)), 0) for name in SUMS]
+    return [_sum(getattr(UsageRollup, name)) for name in SUMS]
 
 
 def _row(key: str | date, sums: Sequence[Any]) -> UsageRow:
@@ -344,7 +350,7 @@ def usage_report(
         for bucket, count, low, high in session.execute(
             select(
                 UsageLatencyRollup.bucket,
-                func.sum(UsageLatencyRollup.requests),
+                _sum(UsageLatencyRollup.requests),
                 func.min(UsageLatencyRollup.min_ms),
                 func.max(UsageLatencyRollup.max_ms),
             )
