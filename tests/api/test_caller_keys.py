@@ -168,3 +168,13 @@ def test_only_admins_change_caller_keys(api: Api, rows: dict[str, int], role: st
     assert seed.count(CallerKey) == 1 and seed.count(AuditEntry) == before
     assert _stored(made["id"]).key_hash == hash_key(str(made["key"]))
     assert api.client("admin").get(path).json()["state"] == "active"
+
+
+def test_json_values_of_the_wrong_type_are_refused_not_coerced(api: Api, rows: dict[str, int]) -> None:
+    admin = api.client("admin")
+    wrong = admin.post("/api/caller-keys", json={"application": "typed", "rpm": True, "models": "fast"})
+    assert wrong.status_code == 422
+    assert {e["field"] for e in wrong.json()["errors"]} == {"rpm", "models"}
+    assert seed.count(CallerKey) == 0
+    route = admin.put("/api/routes/chat", json={"model": "fast", "local_only": "yes"})
+    assert route.status_code == 422 and route.json()["errors"][0]["field"] == "local_only"

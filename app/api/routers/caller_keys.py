@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.common import ActorDep, PageDep, as_json, etag, expected_version, paginate, transaction
 from app.errors import NotFoundError
@@ -18,13 +18,14 @@ router = APIRouter(prefix="/api/caller-keys", tags=["caller keys"])
 
 
 class KeyFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     owner: str | None = None
     description: str | None = None
     models: list[str] | None = None  # aliases and agent/<type> it may call; [] = every one
     rpm: int | None = None
     tpm: int | None = None
-    expires_at: datetime | None = None
+    # JSON has no time type: an ISO 8601 string is read as one (the body is strict otherwise)
+    expires_at: Annotated[datetime | None, Field(strict=False)] = None
 
 
 class NewKey(KeyFields):
@@ -37,7 +38,7 @@ class KeyUpdate(KeyFields):
 
 
 class Rotation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     overlap_seconds: int = caller_keys.DEFAULT_OVERLAP_SECONDS
 
 

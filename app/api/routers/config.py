@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api", tags=["config"])
 
 
 class ApplyOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     force: bool = False  # write a new revision even when the file already matches
     # wait for the supervisor's verdict (live, or failed and rolled back); without, `go_live` is
     # null and GET /api/proxy shows when the revision is live

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api", tags=["routing"])
 
 
 class RouteFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     model: str
     fallbacks: list[str] = []
     max_cost_usd: float | None = None
@@ -30,12 +30,12 @@ class RouteSave(RouteFields):
 
 
 class Aliases(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     aliases: list[str]
 
 
 class NewBudget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     scope: str  # provider | route | application
     target: str = ""
     period: str  # daily | monthly
@@ -44,7 +44,7 @@ class NewBudget(BaseModel):
 
 
 class BudgetUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     limit_usd: float | None = None
     enforce: bool | None = None
     version: int | None = None
