@@ -23,8 +23,8 @@ DONE_BY = {
     ("caller_keys", "callable_names"): ("GET", "/api/route-choices"),
     ("audit", "filter_choices"): ("GET", "/api/audit"),
     ("users", "current_actor"): ("GET", "/api/account"),  # the API re-reads the token's user per request
-    ("caller_keys", "list_keys"): ("GET", "/api/caller-keys"),
-    ("provider_status", "statuses"): ("GET", "/api/providers/status"),  # the Budgets page's application choices
+    ("caller_keys", "list_keys"): ("GET", "/api/caller-keys"),  # the Budgets page's application choices
+    ("provider_status", "statuses"): ("GET", "/api/providers/status"),
 }
 # not operations: what a page shows or parses, and the password sign-in (the API takes tokens)
 NOT_OPERATIONS = {
