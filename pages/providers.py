@@ -89,31 +89,18 @@ def run_test(provider_id: int, name: str, *, sync: bool = False, enable_default:
     """Test Connection (and Sync models) with progress, then keep the outcome to show after the rerun."""
     outcome: dict[str, Any] = {"provider_id": provider_id, "name": name}
     try:
-        with db.Session.begin() as session:
-            target = discovery.target_for(
-                session, actor=actor, ring=ring, provider_id=provider_id, environ=os.environ
+        with st.status(f"Testing {ui.text(name)}…", expanded=True) as status:
+            checked = discovery.check_connection(
+                actor=actor,
+                ring=ring,
+                provider_id=provider_id,
+                environ=os.environ,
+                sync=sync,
+                enable_default=enable_default,
+                notify=lambda step: st.write(ui.text(step)),
             )
-        with st.status(f"Testing {name}…", expanded=True) as status:
-            st.write(f"Asking {ui.text(target.base_url or name)} for its models")
-            result = discovery.probe(target)
-            with db.Session.begin() as session:
-                discovery.record_test(session, actor=actor, provider_id=provider_id, result=result)
-            outcome["test"] = result
-            if sync and result.ok:
-                st.write(f"Adding the {len(result.models)} models it listed")
-                with db.Session.begin() as session:
-                    outcome["sync"] = discovery.sync_models(
-                        session,
-                        actor=actor,
-                        provider_id=provider_id,
-                        discovered=result.models,
-                        modes=result.modes,
-                    )
-                    if enable_default:
-                        outcome["enabled"] = discovery.enable_default_model(
-                            session, actor=actor, ring=ring, provider_id=provider_id
-                        )
-            status.update(state="complete" if result.ok else "error")
+            outcome.update(test=checked.test, sync=checked.sync, enabled=checked.enabled)
+            status.update(state="complete" if checked.test.ok else "error")
     except LlmAdminError as exc:
         outcome["error"] = str(exc)
     st.session_state.provider_outcome = outcome

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import catalog
+from app import catalog, db
 from app.crypto import KeyRing
 from app.errors import FieldError
 from app.models import Model, Provider
@@ -149,3 +149,48 @@ def _default_choice(provider: Provider, listed: list[str]) -> str | None:
             if name in listed:
                 return name
     return sorted(listed)[0] if listed else None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What Test Connection found, and with sync what it added and which model it enabled."""
+
+    test: ProbeResult
+    sync: SyncResult | None = None
+    enabled: str | None = None
+
+
+def check_connection(
+    *,
+    actor: Actor,
+    ring: KeyRing,
+    provider_id: int,
+    environ: Mapping[str, str],
+    sync: bool = False,
+    enable_default: bool = False,
+    notify: Callable[[str], None] = lambda _: None,
+) -> Checked:
+    """Test Connection now and record it; with `sync`, add the models it listed (disabled), and
+    with `enable_default` enable one if none is. Frames its own transactions, like config.apply: none
+    is held while the provider is asked. `notify` hears each step (the page shows them)."""
+    with db.Session.begin() as session:
+        target = target_for(
+            session, actor=actor, ring=ring, provider_id=provider_id, environ=environ, sync=sync
+        )
+    notify(f"Asking {target.base_url or 'the provider'} for its models")
+    result = probe(target)
+    with db.Session.begin() as session:
+        record_test(session, actor=actor, provider_id=provider_id, result=result)
+    if not (sync and result.ok):
+        return Checked(result)
+    notify(f"Adding the {len(result.models)} models it listed")
+    with db.Session.begin() as session:
+        synced = sync_models(
+            session, actor=actor, provider_id=provider_id, discovered=result.models, modes=result.modes
+        )
+        enabled = (
+            enable_default_model(session, actor=actor, ring=ring, provider_id=provider_id)
+            if enable_default
+            else None
+        )
+    return Checked(result, synced, enabled)

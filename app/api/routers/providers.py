@@ -209,28 +209,19 @@ def test_provider(
 ) -> dict[str, Any]:
     """Test Connection now; the result is stored on the provider and in the audit log. No database
     transaction is held while the provider is asked."""
-    with transaction() as session:
-        target = discovery.target_for(
-            session, actor=actor, ring=ring, provider_id=provider_id, environ=environ(), sync=sync
-        )
-    result = discovery.probe(target)
-    outcome: dict[str, Any] = {"test": as_json(result)}
-    with transaction() as session:
-        discovery.record_test(session, actor=actor, provider_id=provider_id, result=result)
-        if sync and result.ok:
-            outcome["sync"] = as_json(
-                discovery.sync_models(
-                    session,
-                    actor=actor,
-                    provider_id=provider_id,
-                    discovered=result.models,
-                    modes=result.modes,
-                )
-            )
-            if enable_default:
-                outcome["enabled"] = discovery.enable_default_model(
-                    session, actor=actor, ring=ring, provider_id=provider_id
-                )
+    checked = discovery.check_connection(
+        actor=actor,
+        ring=ring,
+        provider_id=provider_id,
+        environ=environ(),
+        sync=sync,
+        enable_default=enable_default,
+    )
+    outcome: dict[str, Any] = {"test": as_json(checked.test)}
+    if checked.sync is not None:
+        outcome["sync"] = as_json(checked.sync)
+        if enable_default:
+            outcome["enabled"] = checked.enabled
     return outcome
 
 
