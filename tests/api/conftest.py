@@ -3,6 +3,7 @@ SQLite and PostgreSQL, with a user and a token for each role; clients are plain 
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ import uvicorn
 from app import db
 from app.api.app import create_app
 from app.crypto import generate_key
+from app.models import User
 from app.services import api_tokens, users
 from app.services.access import ROLES, Actor
 from app.settings import Settings
@@ -66,6 +68,12 @@ def make_settings(db_url: str, tmp_path: Path) -> Settings:
     )
 
 
+@functools.cache
+def _password_hash(password: str) -> str:
+    """scrypt once per password for the whole run (three a test cost ~0.3 s of each API test)."""
+    return users.hash_password(password)
+
+
 def seed_users(password: str = "a-long-password-1") -> dict[str, str]:
     """One user per role (alice the admin, oscar the operator, vera the viewer), a token each."""
     names = {"admin": "alice", "operator": "oscar", "viewer": "vera"}
@@ -73,7 +81,8 @@ def seed_users(password: str = "a-long-password-1") -> dict[str, str]:
     system = Actor("cli:test", "admin")
     with db.Session.begin() as session:
         for role in ROLES:
-            users.create_user(session, actor=system, username=names[role], password=password, role=role)
+            session.add(User(username=names[role], password_hash=_password_hash(password), role=role))
+            session.flush()
             _, tokens[role] = api_tokens.create_token(
                 session, actor=system, name="tests", username=names[role]
             )
