@@ -13,7 +13,7 @@ COPY app ./app
 COPY generator ./generator
 RUN pip install --no-cache-dir -c requirements.lock .
 
-COPY alembic.ini streamlit_app.py ./
+COPY alembic.ini dashboard.py streamlit_app.py ./
 COPY migrations ./migrations
 COPY pages ./pages
 COPY .streamlit ./.streamlit

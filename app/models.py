@@ -482,3 +482,23 @@ class ApiToken(Base):
     created_by: Mapped[str] = mapped_column(String(100))
 
     user: Mapped[User] = relationship()
+
+
+class DashboardSession(Base):
+    """A dashboard sign-in, kept on the server: the browser holds only a random token (an HttpOnly
+    cookie) whose hash is here. A new sign-in first has a one-time hand-off code instead: the
+    dashboard script cannot set an HttpOnly cookie itself, so the browser redeems the code once at
+    /llm-admin/session, whose response sets the cookie (app.dashboard_routes)."""
+
+    __tablename__ = "dashboard_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # sha256 hex of the cookie
+    handoff_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    handoff_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    ended_why: Mapped[str | None] = mapped_column(String(40))  # signed out | idle | expired | ...
+
+    user: Mapped[User] = relationship()

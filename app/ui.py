@@ -9,8 +9,6 @@ from app import db
 from app.crypto import KeyRing, load_key_ring
 from app.settings import Settings, load_settings
 
-IDLE_TIMEOUT_SECONDS = 30 * 60
-
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:

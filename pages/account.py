@@ -21,7 +21,11 @@ def _change() -> None:
     try:
         with db.Session.begin() as session:
             users.change_own_password(
-                session, actor=actor, current=state.account_current, password=state.account_new
+                session,
+                actor=actor,
+                current=state.account_current,
+                password=state.account_new,
+                keep_session=state.get("session_id"),
             )
     except ValidationError as exc:
         state.account_errors = {e.field: e.message for e in exc.errors}

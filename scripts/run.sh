@@ -58,7 +58,7 @@ echo "monitor:   probes every provider every 30 s; \`llm-admin health\` shows wh
 echo "api:       http://127.0.0.1:${API_PORT}/api/docs (a token: \`llm-admin token create --user admin --name me\`)"
 # no file watcher (nothing to reload in a run; it flooded the console with inotify overflows);
 # Ctrl-C stops everything and is a normal end of `make run`, not an error
-"$BIN/streamlit" run streamlit_app.py \
+"$BIN/streamlit" run dashboard.py \
   --server.address 127.0.0.1 --server.port "$PORT" --server.headless true \
   --server.fileWatcherType none --browser.gatherUsageStats false --logger.level warning &
 DASHBOARD=$!

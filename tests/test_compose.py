@@ -75,9 +75,10 @@ def test_each_command_of_our_image_exists_in_it_and_parses(name: str) -> None:
     else:
         assert re.search(rf"^{program}==", (ROOT / "requirements.lock").read_text(), re.M | re.I)
     if program == "streamlit":
-        assert "COPY alembic.ini streamlit_app.py ./" in DOCKERFILE and args[:2] == [
+        # dashboard.py serves streamlit_app.py with the session-cookie routes beside it
+        assert "COPY alembic.ini dashboard.py streamlit_app.py ./" in DOCKERFILE and args[:2] == [
             "run",
-            "streamlit_app.py",
+            "dashboard.py",
         ]
     if program == "alembic":
         assert "COPY migrations ./migrations" in DOCKERFILE

@@ -26,6 +26,8 @@ def layer_of(module: str) -> str:
         ("pages", "pages"),
         ("streamlit_app", "pages"),
         ("app.ui", "pages"),
+        ("app.dashboard_routes", "pages"),
+        ("dashboard", "pages"),
         ("app.cli", "entry"),
         ("app.api", "entry"),
         ("app.monitor", "entry"),
@@ -43,7 +45,7 @@ def layer_of(module: str) -> str:
 def our_modules() -> dict[str, Path]:
     paths = [*ROOT.glob("app/**/*.py"), *ROOT.glob("generator/**/*.py"), *ROOT.glob("pages/*.py")]
     modules = {}
-    for path in [*paths, ROOT / "streamlit_app.py"]:
+    for path in [*paths, ROOT / "streamlit_app.py", ROOT / "dashboard.py"]:
         name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         modules[name] = path
     return modules

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import FieldError, NotFoundError, ValidationError
 from app.models import User, utcnow
-from app.services import audit, login_throttle
+from app.services import audit, dashboard_sessions, login_throttle
 from app.services.access import ROLES, Actor, authorize
 from app.services.login_throttle import CLI_SOURCE
 from app.validation import check_name
@@ -62,15 +62,6 @@ def find_user(session: Session, *, username: str) -> User | None:
     return session.scalars(
         select(User).where(func.lower(User.username) == username.strip().lower())
     ).one_or_none()
-
-
-def current_actor(session: Session, *, username: str) -> Actor | None:
-    """The signed-in user as the database has them now: their current role, None once disabled or
-    removed. Read on every action, so a demotion or a disable takes effect in open sessions."""
-    user = find_user(session, username=username)
-    if user is None or user.disabled:
-        return None
-    return Actor(user.username, user.role)
 
 
 def count_users(session: Session) -> int:
@@ -144,9 +135,12 @@ def unlock(session: Session, *, actor: Actor, username: str) -> int:
     return waiting
 
 
-def change_password(session: Session, *, actor: Actor, user_id: int, password: str) -> User:
+def change_password(
+    session: Session, *, actor: Actor, user_id: int, password: str, keep_session: int | None = None
+) -> User:
     """Set a new password: users change their own; admins reset anyone's, and a password reset by
-    someone else is a one-time password, changed at that user's next sign-in."""
+    someone else is a one-time password, changed at that user's next sign-in. Either way the user's
+    dashboard sessions end (all but `keep_session`, the one changing its own password)."""
     user = _get(session, user_id)
     own = user.username == actor.name
     if not own:
@@ -160,6 +154,7 @@ def change_password(session: Session, *, actor: Actor, user_id: int, password: s
     user.password_hash = hash_password(password)
     user.must_change_password = not own
     login_throttle.clear(session, username=user.username)
+    dashboard_sessions.end_all(session, user=user, why="password changed", keep=keep_session if own else None)
     audit.record(
         session,
         actor=actor,
@@ -172,14 +167,18 @@ def change_password(session: Session, *, actor: Actor, user_id: int, password: s
     return user
 
 
-def change_own_password(session: Session, *, actor: Actor, current: str, password: str) -> User:
+def change_own_password(
+    session: Session, *, actor: Actor, current: str, password: str, keep_session: int | None = None
+) -> User:
     """A signed-in user's own change, proven with the password they have now."""
     user = find_user(session, username=actor.name)
     if user is None or user.disabled:
         raise NotFoundError(f"user '{actor.name}' does not exist or is disabled")
     if not verify_password(current or "", user.password_hash):
         raise ValidationError([FieldError("current", "is not your current password")])
-    return change_password(session, actor=actor, user_id=user.id, password=password)
+    return change_password(
+        session, actor=actor, user_id=user.id, password=password, keep_session=keep_session
+    )
 
 
 def must_change_password(session: Session, *, username: str) -> bool:

@@ -1,7 +1,8 @@
 """One real-browser run of the main path, in Debian's Chromium driven by Playwright: sign in, add a
 provider on a fake upstream, test it, sync and enable its model, apply the config, send a chat request
-through the proxy, and find it on the usage page. A screenshot of each step is kept in
-test-artifacts/browser/."""
+through the proxy, find it on the usage page (reloading it: the session cookie keeps the tab signed
+in), add a budget and see its bar, open a page URL in a second tab, sign out and find both tabs signed
+out. A screenshot of each step and of every page at 1400 px is kept in test-artifacts/browser/."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
         data / "logs" / "supervisor.log",
     )
     dashboard = _spawn(
-        [str(BIN / "streamlit"), "run", "streamlit_app.py", "--server.port", str(dashboard_port)]
+        [str(BIN / "streamlit"), "run", "dashboard.py", "--server.port", str(dashboard_port)]
         + ["--server.address", "127.0.0.1", "--server.headless", "true"],
         env,
         data / "logs" / "dashboard.log",
@@ -111,7 +112,8 @@ def test_the_main_path_in_a_real_browser(stack: dict[str, object]) -> None:
     ARTIFACTS.mkdir(parents=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # one context, so a second tab shares the session cookie as a real browser's tabs do
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.set_default_timeout(30_000)
         step = iter(range(1, 100))
 
@@ -131,7 +133,12 @@ def test_the_main_path_in_a_real_browser(stack: dict[str, object]) -> None:
         finally:
             browser.close()
     steps = ["signed-in", "provider-added", "connection-tested", "model-enabled", "config-applied"]
-    steps += ["usage-seen", "budget-added", *(f"page-{t.lower().replace(' ', '-')}" for t in PAGES)]
+    steps += [
+        "usage-seen",
+        "budget-added",
+        "signed-out",
+        *(f"page-{t.lower().replace(' ', '-')}" for t in PAGES),
+    ]
     assert sorted(p.name for p in ARTIFACTS.iterdir()) == [f"{i:02d}-{s}.png" for i, s in enumerate(steps, 1)]
     assert os.path.getsize(ARTIFACTS / "06-usage-seen.png") > 10_000
 
@@ -201,8 +208,8 @@ def _main_path(page: Any, stack: dict[str, object], shot: Any, go: Any, expect: 
         requests = page.get_by_test_id("stMetric").filter(has_text="Requests")
         while "1" not in requests.inner_text() and time.monotonic() < deadline:
             page.wait_for_timeout(1000)  # the hook writes usage in batches, a fraction of a second later
-            go("Overview")  # a browser reload would start a new session (signed out): navigate instead
-            go("Usage and costs")
+            page.reload()  # the session cookie keeps this tab signed in
+            expect(page.get_by_role("heading", name="Usage and costs")).to_be_visible()
         expect(requests).to_contain_text("1")
         expect(page.get_by_test_id("stMetric").filter(has_text="Tokens")).to_contain_text("18")
         page.wait_for_timeout(1500)  # the charts draw after the numbers
@@ -216,7 +223,29 @@ def _main_path(page: Any, stack: dict[str, object], shot: Any, go: Any, expect: 
         expect(page.get_by_test_id("stProgress").first).to_contain_text("provider fake-co (monthly)")
         shot("budget-added")
 
-        # 9. every page, as a reader sees it at 1400 px
+        # 9. the session survives a reload and a pasted page URL in a new tab; sign-out ends it in both
+        page.reload()
+        expect(page.get_by_role("heading", name="Budgets")).to_be_visible()
+        expect(page.get_by_text("Signed in as admin (admin)")).to_be_visible()
+        cookie = next(c for c in page.context.cookies() if c["name"] == "llm_admin_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax", cookie
+        other_tab = page.context.new_page()
+        other_tab.goto(f"{stack['url']}/audit-log")
+        expect(other_tab.get_by_role("heading", name="Audit")).to_be_visible()
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        other_tab.reload()
+        expect(other_tab.get_by_role("button", name="Sign in")).to_be_visible()
+        shot("signed-out")
+        other_tab.close()
+        # a pasted page URL signs in to that page
+        page.goto(f"{stack['url']}/spend-limits")
+        page.get_by_label("Username").fill("admin")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Budgets")).to_be_visible()
+
+        # 10. every page, as a reader sees it at 1400 px
         for title in PAGES:
             go(title)
             page.wait_for_timeout(1000)

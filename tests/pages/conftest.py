@@ -40,11 +40,10 @@ def sign_in(at: AppTest, username: str, password: str = PASSWORD) -> AppTest:
     at.text_input(key="login_password").input(password)
     at.button[0].click()
     at.run()
-    if "actor" not in at.session_state:
-        return at
-    # AppTest resets Streamlit's pages/-directory detection on every run, so the run that
-    # follows a sign-in's st.rerun resolves pages as a pages/-directory app would; one more
-    # plain run (a browser's next interaction) settles it.
+    if "session_id" not in at.session_state:
+        return at  # refused
+    # In a browser the sign-in ends with a redirect that sets the session cookie and loads the page
+    # again; AppTest has no browser, so its next run resumes the session by the id it holds.
     return at.run()
 
 

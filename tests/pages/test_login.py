@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app import db
+from app.models import DashboardSession, utcnow
+from app.services import dashboard_sessions
 from tests.pages.conftest import sign_in
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -61,20 +65,66 @@ def test_an_attack_from_another_address_does_not_keep_the_admin_out(app: AppTest
     assert app.session_state.actor.role == "admin"
 
 
-def test_sign_out_returns_to_the_sign_in_page(signed_in: Callable[[str], AppTest]) -> None:
+def _session_row(at: AppTest) -> DashboardSession:
+    with db.Session() as session:
+        row = session.get(DashboardSession, at.session_state.session_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def _age_session(at: AppTest, **ago: timedelta) -> None:
+    """What time does to this session's row on the server: each field set that long ago."""
+    with db.Session.begin() as session:
+        row = session.get(DashboardSession, at.session_state.session_id)
+        for field, delta in ago.items():
+            setattr(row, field, utcnow() - delta)
+
+
+def test_signing_in_starts_a_session_on_the_server(signed_in: Callable[[str], AppTest]) -> None:
+    at = signed_in("viewer")
+    row = _session_row(at)
+    assert row.ended_at is None and row.handoff_hash is not None  # the browser's code, not redeemed here
+    assert row.user_id and row.token_hash is None
+
+
+def test_sign_out_ends_the_session_on_the_server(signed_in: Callable[[str], AppTest]) -> None:
     at = signed_in("operator")
+    session_id = at.session_state.session_id
     at.sidebar.button(key="logout").click()
     at.run()
     assert [t.value for t in at.title] == ["llm-admin"]
     assert "actor" not in at.session_state
+    with db.Session() as session:
+        row = session.get(DashboardSession, session_id)
+        assert row is not None and row.ended_at is not None and row.ended_why == "signed out"
+    # the session is over for every tab that holds it, not just this one
+    with db.Session() as session:
+        assert dashboard_sessions.resume(session, session_id=session_id) == ""
 
 
-def test_idle_session_is_signed_out(signed_in: Callable[[str], AppTest]) -> None:
+def test_an_idle_session_is_signed_out(signed_in: Callable[[str], AppTest]) -> None:
     at = signed_in("viewer")
-    at.session_state.last_seen = 0.0
+    _age_session(at, last_seen_at=timedelta(minutes=31))
     at.run()
     assert "actor" not in at.session_state
-    assert "signed out after 30 minutes" in at.info[0].value
+    assert [t.value for t in at.title] == ["llm-admin"]
+    assert "signed out after 30 minutes without activity" in at.info[0].value
+
+
+def test_activity_keeps_a_session_alive_past_the_idle_timeout_but_not_past_twelve_hours(
+    signed_in: Callable[[str], AppTest],
+) -> None:
+    at = signed_in("viewer")
+    _age_session(at, last_seen_at=timedelta(minutes=29), created_at=timedelta(hours=11))
+    at.run()
+    assert at.session_state.actor.name == "viewer"
+    assert _session_row(at).last_seen_at > utcnow().replace(tzinfo=None) - timedelta(minutes=1)
+
+    _age_session(at, last_seen_at=timedelta(minutes=1), created_at=timedelta(hours=12, minutes=1))
+    at.run()
+    assert "actor" not in at.session_state
+    assert "Your session ended after 12 hours" in at.info[0].value
 
 
 def _change_user(username: str, **values: object) -> None:
