@@ -366,6 +366,8 @@ class UsageRollup(Base):
     prompt_tokens: Mapped[int] = mapped_column(BigInteger)
     completion_tokens: Mapped[int] = mapped_column(BigInteger)
     cost_usd: Mapped[float] = mapped_column(Float)
+    # the most tokens (prompt + completion) one successful request took: the context window a route needs
+    largest_request: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     __table_args__ = (
         Index("ix_usage_rollups_provider", "grain", "provider", "day"),

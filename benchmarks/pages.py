@@ -427,7 +427,7 @@ def usage_services(runs: int) -> None:
             ),
         ),
         ("budgets.list_budgets (from the rollups)", lambda s: budgets.list_budgets(s)),
-        ("recommendations.recommend (from the events)", lambda s: recommendations.recommend(s, days=30)),
+        ("recommendations.recommend (from the rollups)", lambda s: recommendations.recommend(s, days=30)),
         ("usage.export_csv (30 days; on click only)", lambda s: usage.export_csv(s, start=start, end=end)),
         (
             "usage.usage_by_application (30 days)",

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session
 
 from app import db, migrate
-from app.models import Base
+from app.models import Base, utcnow
+from app.services import usage
 
 FOUNDATION = {"providers", "provider_credentials", "models", "users", "audit_entries", "provider_templates"}
 
@@ -169,3 +173,44 @@ def test_revision_0011_adds_the_password_change_flag_and_model_display_names(emp
     inspector = inspect(db.make_engine(empty_db_url))
     assert "must_change_password" not in {c["name"] for c in inspector.get_columns("users")}
     assert "display_name" not in {c["name"] for c in inspector.get_columns("models")}
+
+
+def test_revision_0013_fills_the_largest_request_as_a_rebuild_would(
+    empty_db_url: str,
+) -> None:
+    migrate.upgrade(empty_db_url, "0004")  # events stored before the rollups: 0005 rolls them up
+    engine = sa.create_engine(empty_db_url)
+    events = [  # (provider, route, prompt, completion, status, days ago)
+        ("openai", "agent:coder", 1_000, 200, "success", 0),
+        ("openai", "agent:coder", 90_000, 10, "success", 0),
+        ("openai", "agent:coder", 500_000, 0, "failure", 0),  # a failed request needs no window
+        ("anthropic", "agent:coder", 7_000, 700, "success", 1),
+        ("anthropic", None, 120_000, 5, "success", 1),
+    ]
+    with engine.begin() as conn:
+        for provider, route, prompt, completion, status, ago in events:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO usage_events (at, provider, model_group, route, prompt_tokens, "
+                    "completion_tokens, cost_usd, status, fallback) "
+                    "VALUES (:at, :p, 'gpt', :r, :pt, :ct, 0.01, :s, false)"
+                ),
+                {"at": utcnow() - timedelta(days=ago), "p": provider, "r": route, "pt": prompt}
+                | {"ct": completion, "s": status},
+            )
+    migrate.upgrade(empty_db_url, "0013")
+    query = sa.text(
+        "SELECT grain, day, provider, model_group, route, largest_request FROM usage_rollups "
+        "ORDER BY grain, day, provider, model_group, route"
+    )
+    with engine.begin() as conn:
+        migrated = [tuple(r) for r in conn.execute(query)]
+    with Session(engine) as session, session.begin():
+        usage.rebuild_rollups(session)
+    with engine.begin() as conn:
+        rebuilt = [tuple(r) for r in conn.execute(query)]
+    engine.dispose()
+    assert len(migrated) > 7 and migrated == rebuilt
+    coder = [r[5] for r in migrated if (r[0], r[2], r[4]) == (4, "", "agent:coder")]
+    assert sorted(coder) == [7_700, 90_010]  # per day, the largest successful request of the route
+    assert sorted(r[5] for r in migrated if r[0] == 0) == [90_010, 120_005]

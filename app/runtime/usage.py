@@ -27,6 +27,8 @@ LOG_GAMMA = math.log(GAMMA)
 MIN_LATENCY_MS = 0.01
 _CHUNK = 500
 SUMS = ("requests", "failures", "fallbacks", "prompt_tokens", "completion_tokens", "cost_usd")
+# each cube column and how two rows of it combine
+CUBE = {**dict.fromkeys(SUMS, "sum"), "largest_request": "max"}
 
 
 def latency_bucket(latency_ms: float) -> int:
@@ -65,14 +67,16 @@ def add_to_rollups(session: Session, events: Iterable[Mapping[str, Any]]) -> Non
             int(event.get("completion_tokens") or 0),
             float(event.get("cost_usd") or 0.0),
         )
+        largest = int(event.get("prompt_tokens") or 0) + int(event.get("completion_tokens") or 0) if ok else 0
         for grain in GRAINS:
             key = (grain, day, *_kept(grain, *dims))
             sums = cube.get(key)
             if sums is None:
-                cube[key] = list(values)
+                cube[key] = [*values, largest]
             else:
                 for i, value in enumerate(values):
                     sums[i] += value
+                sums[-1] = max(sums[-1], largest)
         latency = event.get("latency_ms")
         if ok and latency is not None:
             ms = float(latency)
@@ -83,7 +87,7 @@ def add_to_rollups(session: Session, events: Iterable[Mapping[str, Any]]) -> Non
                 seen[0] += 1
                 seen[1], seen[2] = min(seen[1], ms), max(seen[2], ms)
     cube_rows = [
-        dict(zip(("grain", "day", "provider", "model_group", "route", *SUMS), (*key, *sums), strict=True))
+        dict(zip(("grain", "day", "provider", "model_group", "route", *CUBE), (*key, *sums), strict=True))
         for key, sums in sorted(cube.items())
     ]
     hist_rows = [
@@ -99,7 +103,7 @@ def add_to_rollups(session: Session, events: Iterable[Mapping[str, Any]]) -> Non
         }
         for (g, d, p, r, b), (n, lo, hi) in sorted(histogram.items())
     ]
-    _upsert(session, UsageRollup, dict.fromkeys(SUMS, "sum"), cube_rows)
+    _upsert(session, UsageRollup, CUBE, cube_rows)
     _upsert(session, UsageLatencyRollup, {"requests": "sum", "min_ms": "min", "max_ms": "max"}, hist_rows)
     _add_application_rollups(session, events_list)
 

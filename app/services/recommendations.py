@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Model, Provider, Route, UsageEvent, as_utc, utcnow
+from app.models import Model, Provider, Route, UsageRollup, as_utc, utcnow
+from app.runtime.usage import ROUTE
 from app.services.budgets import ROUTE_PREFIX
 
 # what a route's callers may rely on; a candidate must offer each one the preferred model offers
@@ -105,25 +106,21 @@ def _aliases(session: Session) -> dict[str, _Alias]:
     return out
 
 
-def _usage(session: Session, since: datetime, until: datetime) -> dict[str, _Usage]:
-    """Per route model name: successful requests, their tokens and cost, the largest request (in SQL)."""
-    tokens = UsageEvent.prompt_tokens + UsageEvent.completion_tokens
+def _usage(session: Session, since: date, until: date) -> dict[str, _Usage]:
+    """Per route model name, from the daily rollups (route grain): successful requests, their tokens and
+    cost, the largest request. Whole UTC days: the last `days` days and today so far."""
+    r = UsageRollup
     rows = session.execute(
         select(
-            UsageEvent.route,
-            func.count(UsageEvent.id),
-            func.coalesce(func.sum(UsageEvent.prompt_tokens), 0),
-            func.coalesce(func.sum(UsageEvent.completion_tokens), 0),
-            func.coalesce(func.sum(UsageEvent.cost_usd), 0.0),
-            func.coalesce(func.max(tokens), 0),
+            r.route,
+            func.coalesce(func.sum(r.requests - r.failures), 0),
+            func.coalesce(func.sum(r.prompt_tokens), 0),
+            func.coalesce(func.sum(r.completion_tokens), 0),
+            func.coalesce(func.sum(r.cost_usd), 0.0),
+            func.coalesce(func.max(r.largest_request), 0),
         )
-        .where(
-            UsageEvent.route.is_not(None),
-            UsageEvent.status == "success",
-            UsageEvent.at >= since,
-            UsageEvent.at <= until,
-        )
-        .group_by(UsageEvent.route)
+        .where(r.grain == ROUTE, r.route != "", r.day >= since, r.day <= until)
+        .group_by(r.route)
     ).all()
     return {
         str(route): _Usage(int(n), int(prompt), int(completion), float(cost), int(largest))
@@ -138,8 +135,8 @@ def recommend(session: Session, *, days: int = 30, now: datetime | None = None) 
     capabilities all of them offer and its smallest window, against the preferred alias's cheapest price
     and every capability any of its deployments offers. Models without a known price are left out.
     """
-    until = as_utc(now or utcnow()).astimezone(UTC)
-    usage = _usage(session, until - timedelta(days=days), until)
+    today = as_utc(now or utcnow()).astimezone(UTC).date()
+    usage = _usage(session, today - timedelta(days=days), today)
     aliases = _aliases(session)
     out: list[Recommendation] = []
     for route in session.scalars(select(Route).where(Route.enabled.is_(True)).order_by(Route.agent_type)):

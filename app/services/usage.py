@@ -138,7 +138,7 @@ def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
     finest = PROVIDER | MODEL_GROUP | ROUTE
     session.execute(
         insert(UsageRollup).from_select(
-            ["grain", "day", "provider", "model_group", "route", *SUMS],
+            ["grain", "day", "provider", "model_group", "route", *SUMS, "largest_request"],
             select(
                 literal(finest),
                 e.c.day,
@@ -151,6 +151,7 @@ def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
                 func.sum(e.c.prompt_tokens),
                 func.sum(e.c.completion_tokens),
                 func.sum(e.c.cost_usd),
+                func.max(case((e.c.status == "success", e.c.prompt_tokens + e.c.completion_tokens), else_=0)),
             ).group_by(e.c.day, e.c.provider, e.c.model_group, e.c.route),
         )
     )
@@ -231,8 +232,8 @@ def _coarser(model: Any, source: int, grain: int, since: date | None) -> tuple[l
     columns: list[Any] = [literal(grain), model.day]
     columns += [getattr(model, name) if grain & bits[name] else literal("") for name in dims]
     if model is UsageRollup:
-        names = list(SUMS)
-        columns += [func.sum(getattr(model, name)) for name in SUMS]
+        names = [*SUMS, "largest_request"]
+        columns += [func.sum(getattr(model, name)) for name in SUMS] + [func.max(model.largest_request)]
     else:
         names = ["bucket", "requests", "min_ms", "max_ms"]
         columns += [model.bucket, func.sum(model.requests), func.min(model.min_ms), func.max(model.max_ms)]
