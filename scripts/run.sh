@@ -62,6 +62,6 @@ echo "api:       http://127.0.0.1:${API_PORT}/api/docs (a token: \`llm-admin tok
   --server.address 127.0.0.1 --server.port "$PORT" --server.headless true \
   --server.fileWatcherType none --browser.gatherUsageStats false --logger.level warning &
 DASHBOARD=$!
-trap 'kill $SUPERVISOR $MONITOR $API $PROGRESS $DASHBOARD 2>/dev/null; wait $SUPERVISOR $MONITOR $API $DASHBOARD 2>/dev/null; exit 0' INT TERM
+trap 'kill $SUPERVISOR $MONITOR $API $PROGRESS $DASHBOARD 2>/dev/null || true; wait $SUPERVISOR $MONITOR $API $DASHBOARD 2>/dev/null || true; exit 0' INT TERM
 trap 'kill $SUPERVISOR $MONITOR $API $PROGRESS $DASHBOARD 2>/dev/null' EXIT
 wait $DASHBOARD
