@@ -305,19 +305,32 @@ def load(url: str, events: int) -> None:
 
 
 def navigation(app_file: Path) -> list[tuple[str, str]]:
-    """(path, title) of every st.Page in the entry point's navigation, in order."""
-    found = []
-    for node in ast.walk(ast.parse(app_file.read_text())):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "Page"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and str(node.args[0].value).startswith("pages/")
+    """(path, title) of every st.Page of a file in the entry point's navigation, in order (a path may
+    be a module-level constant, as the account page's is)."""
+    tree = ast.parse(app_file.read_text())
+    constants = {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    found: list[tuple[str, str]] = []
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "Page"
         ):
-            title = next((k.value.value for k in node.keywords if k.arg == "title"), node.args[0].value)
-            found.append((str(node.args[0].value), str(title)))
+            continue
+        first = node.args[0] if node.args else None
+        if isinstance(first, ast.Constant):
+            path = str(first.value)
+        elif isinstance(first, ast.Name) and isinstance(constants.get(first.id), str):
+            path = str(constants[first.id])
+        else:
+            continue
+        title = next((k.value.value for k in node.keywords if k.arg == "title"), path)
+        if path.startswith("pages/") and path not in {p for p, _ in found}:
+            found.append((path, str(title)))
     return found
 
 
