@@ -55,7 +55,7 @@ def _show_go_live(result: golive.GoLive) -> None:
         st.error(message)
 
 
-def _write(label: str, write: Callable[[], config.Applied]) -> None:
+def _write(label: str, write: Callable[[], config.Applied | None]) -> None:
     """Run an apply or a rollback with progress; the page then reloads and shows what the proxy did."""
     with st.status(label, expanded=True) as box:
         try:
@@ -68,6 +68,9 @@ def _write(label: str, write: Callable[[], config.Applied]) -> None:
         except LlmAdminError as exc:
             box.update(label=f"{label}: failed", state="error")
             st.error(ui.text(exc))
+            return
+        if applied is None:
+            box.update(label=f"{label}: nothing to apply", state="complete")
             return
         st.write(
             f"Revision {applied.number} written to {ui.text(settings.config_path)} "

@@ -50,6 +50,16 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
         out(f"revision {applied.number} written (the config of revision {args.revision})")
         return _report_go_live(settings, applied.number)
     ring = ctx.ring()
+    if args.action == "apply" and args.yes:  # nothing to confirm: one plan, the apply's own
+        db.init(settings.database_url)
+        done = config.apply(
+            actor=ctx.actor, settings=settings, ring=ring, environ=environ, if_changed=not args.force
+        )
+        if done is None:
+            out("nothing to apply: the file already matches the database")
+            return 0
+        out(f"changes: {done.summary}")
+        return _written(settings, done)
     with ctx.session() as session:
         result = config.plan(
             session,
@@ -85,7 +95,12 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
             return 0
         if not args.yes and not confirm(f"Apply revision {result.number} to {settings.config_path}?"):
             return 1
-    applied = config.apply(actor=ctx.actor, settings=settings, ring=ring, environ=environ)
+    confirmed = config.apply(actor=ctx.actor, settings=settings, ring=ring, environ=environ)
+    assert confirmed is not None  # written whatever the file holds
+    return _written(settings, confirmed)
+
+
+def _written(settings: Settings, applied: config.Applied) -> int:
     out(f"revision {applied.number} written to {settings.config_path}")
     return _report_go_live(settings, applied.number)
 

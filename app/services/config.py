@@ -123,8 +123,11 @@ def apply(
     environ: Mapping[str, str],
     deep: bool = True,
     keep_backups: int = KEEP_BACKUPS,
-) -> Applied:
-    """Validate, record, back up and write atomically; invalid → nothing written.
+    if_changed: bool = False,
+) -> Applied | None:
+    """Validate, record, back up and write atomically; invalid → nothing written. With `if_changed`,
+    a config the file already holds is not applied again (None): one plan, not a preview and then
+    the apply's own.
 
     Unlike other services this frames its own transactions: the revision row is committed before
     the file is written, so the proxy supervisor that picks the file up can always find the row.
@@ -134,6 +137,8 @@ def apply(
         result = plan(session, settings=settings, ring=ring, environ=environ, author=actor.name, deep=deep)
         if result.problems:
             raise ConfigInvalid(result.problems)
+        if if_changed and unchanged(result, settings):
+            return None
         _add_revision(
             session,
             actor=actor,

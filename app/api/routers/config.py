@@ -96,11 +96,11 @@ def apply(
     proxy serves it: `go_live.outcome` is live, failed (the last good one is restored), or what
     loads it. Invalid → 422 listing every problem, nothing written. The body is optional."""
     body = body or ApplyOptions()
-    if not body.force:
-        result = _plan(settings, ring, actor, deep=False)
-        if not result.problems and config.unchanged(result, settings):
-            return {"applied": None, "summary": "no changes", "go_live": None}
-    applied = config.apply(actor=actor, settings=settings, ring=ring, environ=environ())
+    applied = config.apply(
+        actor=actor, settings=settings, ring=ring, environ=environ(), if_changed=not body.force
+    )
+    if applied is None:
+        return {"applied": None, "summary": "no changes", "go_live": None}
     return {
         "applied": as_json(applied),
         "summary": applied.summary,
