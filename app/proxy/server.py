@@ -70,6 +70,9 @@ class ProxyApplication(BaseApplication):  # type: ignore[misc]
         from litellm.proxy.proxy_server import app
 
         read_config_with_libyaml(proxy_server)
+        from app.proxy import litellm_fixes
+
+        litellm_fixes.apply()  # before any worker loads the config (the hooks apply them too, later)
 
         for name in WARM_IMPORTS:
             try:
