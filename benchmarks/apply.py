@@ -107,7 +107,7 @@ class Load:
 
 
 class DidNotBoot(Exception):
-    """The proxy did not serve its first revision: the supervisor's last lines say why."""
+    """The proxy did not serve its first revision, or a command failed: its last words say why."""
 
 
 class Stack:
@@ -161,7 +161,10 @@ class Stack:
 
     def cli(self, *args: str) -> float:
         started = time.perf_counter()
-        subprocess.run([str(BIN / "llm-admin"), *args], env=self.env, check=True, capture_output=True)
+        done = subprocess.run([str(BIN / "llm-admin"), *args], env=self.env, capture_output=True, text=True)
+        if done.returncode:
+            last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
+            raise DidNotBoot(f"`llm-admin {' '.join(args)}` failed: {' '.join(last)}")
         return time.perf_counter() - started
 
     def change(self) -> None:
@@ -266,7 +269,7 @@ def main() -> int:
             try:
                 rows[(size, label)] = run_size(size, args.applies, hogs, upstream)
             except DidNotBoot as exc:
-                print(f"{size:>6} models, {label:10}: the proxy did not boot: {exc}", flush=True)
+                print(f"{size:>6} models, {label:10}: not live: {exc}", flush=True)
                 unbooted.append(f"{size} models, {label}")
                 continue
             print(
@@ -290,7 +293,7 @@ def main() -> int:
             ("first boot idle ≤ 10 s", small_idle["first boot"] <= 10),
         ]
     verdicts.append(("0 failed requests", all(r["failed"] == 0 for r in rows.values())))
-    verdicts += [(f"boots with {case}", False) for case in unbooted]
+    verdicts += [(f"live with {case}", False) for case in unbooted]
     for name, ok in verdicts:
         print(f"  {'ok  ' if ok else 'MISS'} {name}")
     return 0 if all(ok for _, ok in verdicts) else 1

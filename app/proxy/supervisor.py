@@ -33,12 +33,13 @@ from app.crypto import load_key_ring, load_master_key
 from app.runtime import alerts, revisions
 from app.runtime.processes import child_pids
 from app.runtime.proxy_state import (
-    RELOAD_DEADLINE,
     START_DEADLINE,
     ProxyState,
     ReloadResult,
+    reload_deadline,
     reload_request_path,
     served_revisions,
+    start_deadline,
     state_path,
     workers_dir,
 )
@@ -132,6 +133,10 @@ class Supervisor:
         self._db_backlog: list[Callable[[Session], object]] = []
         self._retry_at = 0.0
         self._pending_text: str | None = None
+        # of the config last pre-flighted: its size (the reload's deadline) and one deployment's id
+        # (the served check asks for that one, not for the info of every deployment)
+        self.checked_deployments = 0
+        self.probe_id: str | None = None
         db.init(settings.database_url)
 
     # --- process ---------------------------------------------------------------------------
@@ -261,6 +266,7 @@ class Supervisor:
         old_workers: set[int],
         deadline: float,
         phases: Callable[[str], None] = lambda _: None,
+        probe_id: str | None = None,
     ) -> str | None:
         """None when every worker serves `revision`; otherwise why not. `phases` hears each step.
 
@@ -281,7 +287,7 @@ class Supervisor:
                     phases("workers started")
                     seen = set().union(*started.values())
                     if seen == {revision}:
-                        served = served_revisions(self.host, self.port, self.master_key)
+                        served = served_revisions(self.host, self.port, self.master_key, probe_id)
                         seen = served if served is not None else seen
                         if served == {revision}:
                             self.prune_worker_reports()
@@ -313,6 +319,10 @@ class Supervisor:
             return [f"not valid YAML: {str(exc).splitlines()[0]}"]
         if not isinstance(config, dict):
             return ["not a LiteLLM config (expected a mapping with model_list)"]
+        deployments = [d for d in config.get("model_list") or [] if isinstance(d, dict)]
+        self.checked_deployments = len(deployments)
+        first = (deployments[0].get("model_info") or {}).get("id") if deployments else None
+        self.probe_id = first if isinstance(first, str) else None
         env = self.proxy_env()
         try:
             ring = load_key_ring(self.settings)
@@ -383,7 +393,12 @@ class Supervisor:
         self.send_held()
         started = time.monotonic()
         self.start_proxy()
-        problem = self.verify(render.revision_of(text), old_workers=set(), deadline=started + START_DEADLINE)
+        problem = self.verify(
+            render.revision_of(text),
+            old_workers=set(),
+            deadline=started + start_deadline(self.checked_deployments),
+            probe_id=self.probe_id,
+        )
         if problem:
             self.stop_proxy()
             raise RuntimeError(f"the proxy did not start: {problem}")
@@ -409,8 +424,10 @@ class Supervisor:
         self.send_held()
         old_workers = child_pids(self.process.pid)
         os.kill(self.process.pid, signal.SIGHUP)
-        deadline = started + RELOAD_DEADLINE
-        problem = self.verify(revision, old_workers=old_workers, deadline=deadline, phases=phase)
+        deadline = started + reload_deadline(self.checked_deployments)
+        problem = self.verify(
+            revision, old_workers=old_workers, deadline=deadline, phases=phase, probe_id=self.probe_id
+        )
         if problem:
             return self._fail(revision, problem, started, reloaded=True)
         return self._live(text, (time.monotonic() - started) * 1000, phases)
@@ -449,7 +466,7 @@ class Supervisor:
                 if self.process.poll() is None:
                     old_workers = child_pids(self.process.pid)
                     os.kill(self.process.pid, signal.SIGHUP)
-                    deadline = time.monotonic() + RELOAD_DEADLINE
+                    deadline = time.monotonic() + reload_deadline(self.checked_deployments)
                     self.verify(restored, old_workers=old_workers, deadline=deadline)
                 else:  # a worker that cannot boot halts gunicorn: start it again on the restored file
                     self.start_proxy()
