@@ -95,13 +95,20 @@ def resume(
     session: Session, *, token: str | None = None, session_id: int | None = None, now: datetime | None = None
 ) -> Resumed | str:
     """The signed-in user of a live session, with their role as the database has it now; or why
-    there is none ("" when there is nothing to say: no session, an unknown token, a sign-out)."""
+    there is none ("" when there is nothing to say: no session, an unknown token, a sign-out).
+
+    The cookie's token first; then the id the tab holds, when the token opens nothing (a cookie
+    left from an ended session, in a tab that has signed in again since)."""
     moment = now or utcnow()
-    row = _find(session, token=token, session_id=session_id)
-    if row is None:
-        return ""
-    if row.ended_at is not None:
-        return ""  # said once, when it ended
+    found = _resume_row(_find(session, token=token, session_id=None), moment) if token else ""
+    if found == "" and session_id is not None:
+        found = _resume_row(_find(session, token=None, session_id=session_id), moment)
+    return found
+
+
+def _resume_row(row: DashboardSession | None, moment: datetime) -> Resumed | str:
+    if row is None or row.ended_at is not None:
+        return ""  # an ended session's reason was said once, when it ended
     why = None
     if row.user.disabled:
         why = "disabled"

@@ -92,6 +92,17 @@ def test_idle_and_absolute_timeouts_end_the_session_on_the_server_and_say_so_onc
     assert _resume(token=token) == dashboard_sessions.ENDED_BECAUSE["expired"]
 
 
+def test_a_tab_signed_in_again_is_not_signed_out_by_the_old_cookie(user: User) -> None:
+    _, old_token = _signed_in(user)
+    with db.Session.begin() as session:
+        dashboard_sessions.end(session, token=old_token)
+    with db.Session.begin() as session:  # signed in again; the browser still sends the old cookie
+        new_id, _ = dashboard_sessions.start(session, user=session.merge(user))
+    resumed = _resume(token=old_token, session_id=new_id)
+    assert isinstance(resumed, Resumed) and resumed.session_id == new_id
+    assert _resume(token=old_token) == ""  # the old cookie alone opens nothing
+
+
 def test_activity_is_written_at_most_every_thirty_seconds(user: User) -> None:
     session_id, token = _signed_in(user)
     seen = utcnow() - timedelta(seconds=10)
