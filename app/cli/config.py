@@ -58,6 +58,8 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
         if done is None:
             out("nothing to apply: the file already matches the database")
             return 0
+        for warning in done.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         out(f"changes: {done.summary}")
         return _written(settings, done)
     with ctx.session() as session:

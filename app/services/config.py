@@ -113,6 +113,7 @@ class Applied:
     number: int
     summary: str
     backup_path: str | None
+    warnings: tuple[str, ...] = ()  # what the plan warned of (a secret not set where this ran)
 
 
 def apply(
@@ -147,9 +148,10 @@ def apply(
             summary=result.summary,
             inputs=snapshot.dump_input(result.rows) if result.rows else None,
         )
-    return _write_revision(
+    written = _write_revision(
         settings, number=result.number, summary=result.summary, text=result.text, keep_backups=keep_backups
     )
+    return dataclasses.replace(written, warnings=tuple(result.warnings))
 
 
 def _add_revision(
