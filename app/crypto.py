@@ -24,6 +24,12 @@ def generate_key() -> str:
     return base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)).decode()
 
 
+def digest(secret: str) -> str:
+    """What is stored of a bearer secret (a caller key, an API token, a dashboard session's cookie)
+    and looked up by: the SHA-256 of the whole value, in hex."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def key_id(key: bytes) -> str:
     """A short public fingerprint of a key, recorded in every ciphertext it makes."""
     return hashlib.sha256(b"llm-admin-key-id:" + key).hexdigest()[:12]

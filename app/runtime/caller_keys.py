@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from app.crypto import digest
 from app.models import CallerKey, as_utc
 
 KEY_PREFIX = "llmk_"
@@ -16,8 +16,8 @@ VISIBLE = len(KEY_PREFIX) + 8
 
 
 def hash_key(key: str) -> str:
-    """What is stored and looked up: the SHA-256 of the whole key, in hex."""
-    return hashlib.sha256(key.encode()).hexdigest()
+    """What is stored and looked up: the key's digest (app.crypto.digest)."""
+    return digest(key)
 
 
 def looks_like_caller_key(key: str) -> bool:

@@ -3,7 +3,6 @@ a request made with one acts with its user's role as the database has it now."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from app.crypto import digest
 from app.defaults import API_TOKEN_DAYS
 from app.errors import FieldError, NotFoundError, ValidationError
 from app.models import ApiToken, User, as_utc, utcnow
@@ -28,7 +28,7 @@ TOUCH_EVERY = timedelta(minutes=1)
 
 
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return digest(token)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ cookie's token, or, before the cookie exists, by the id the signing-in Streamlit
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from app.crypto import digest
 from app.models import DashboardSession, User, as_utc, utcnow
 from app.services.access import Actor
 
@@ -36,10 +36,6 @@ ENDED_BECAUSE = {
 }
 
 
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class Resumed:
     actor: Actor
@@ -54,7 +50,7 @@ def start(session: Session, *, user: User, now: datetime | None = None) -> tuple
     code = secrets.token_urlsafe(32)
     row = DashboardSession(
         user=user,
-        handoff_hash=_hash(code),
+        handoff_hash=digest(code),
         handoff_expires_at=moment + HANDOFF,
         created_at=moment,
         last_seen_at=moment,
@@ -68,7 +64,7 @@ def redeem(session: Session, code: str, *, now: datetime | None = None) -> str |
     """The session token for a hand-off code, once; None for an unknown, used or stale code."""
     moment = now or utcnow()
     row = session.scalars(
-        select(DashboardSession).where(DashboardSession.handoff_hash == _hash(code or "")).with_for_update()
+        select(DashboardSession).where(DashboardSession.handoff_hash == digest(code or "")).with_for_update()
     ).one_or_none()
     if row is None:
         return None
@@ -76,14 +72,14 @@ def redeem(session: Session, code: str, *, now: datetime | None = None) -> str |
     if row.ended_at is not None or row.handoff_expires_at is None or as_utc(row.handoff_expires_at) <= moment:
         return None
     token = secrets.token_urlsafe(32)
-    row.token_hash = _hash(token)
+    row.token_hash = digest(token)
     return token
 
 
 def _find(session: Session, *, token: str | None, session_id: int | None) -> DashboardSession | None:
     query = select(DashboardSession).options(joinedload(DashboardSession.user))
     if token:
-        query = query.where(DashboardSession.token_hash == _hash(token))
+        query = query.where(DashboardSession.token_hash == digest(token))
     elif session_id is not None:
         query = query.where(DashboardSession.id == session_id)
     else:
