@@ -58,16 +58,17 @@ def add_to_rollups(session: Session, events: Iterable[Mapping[str, Any]]) -> Non
         day = _day(event.get("at") or utcnow())
         dims = (event.get("provider") or "", event.get("model_group") or "", event.get("route") or "")
         ok = event.get("status") == "success"
+        prompt, completion = int(event.get("prompt_tokens") or 0), int(event.get("completion_tokens") or 0)
         values = (
             1,
             # a request refused by its caller key (auth, scope, limits, budget) is no provider's failure
             1 if event.get("status") == "failure" else 0,
             1 if event.get("fallback") else 0,
-            int(event.get("prompt_tokens") or 0),
-            int(event.get("completion_tokens") or 0),
+            prompt,
+            completion,
             float(event.get("cost_usd") or 0.0),
         )
-        largest = int(event.get("prompt_tokens") or 0) + int(event.get("completion_tokens") or 0) if ok else 0
+        largest = prompt + completion if ok else 0
         for grain in GRAINS:
             key = (grain, day, *_kept(grain, *dims))
             sums = cube.get(key)
