@@ -8,10 +8,10 @@ stores the highest sequence number it wrote of each worker's journal (`UsageJour
 that is read again after its worker died, even between that commit and the removal of its files, adds
 only what is past its mark: every event is written once.
 
-A worker adopts the files of dead workers on its host by renaming them to its own name (atomic: one
-adopter only); if the adopter dies too, the next one adopts them from it. An event dropped from memory
-(the buffer is bounded while the database is away) gets a `dropped` line naming it, so an adopter counts
-it in the usage_dropped alert instead of writing it.
+A worker adopts the files of dead workers on its host by renaming them to its own name, all of a dead
+worker's files by one adopter (under a lock on the directory); if the adopter dies too, the next one
+adopts them from it. An event dropped from memory (the buffer is bounded while the database is away)
+gets a `dropped` line naming it, so an adopter counts it in the usage_dropped alert instead of writing it.
 
 LiteLLM hands a request's success event to the hooks only after the response went out (its logging
 worker runs the callbacks from an in-memory queue, ~10-100 ms later): a worker killed in between would
@@ -25,6 +25,7 @@ committed segment never takes the only copy. Answered lines are numbered in a se
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -217,23 +218,43 @@ class Journal:
             path.unlink(missing_ok=True)
             self.closed.remove(path)
 
+    def _claim(self) -> list[Path]:
+        """Rename every file of each dead worker on this host to ours. One adopter takes all of a
+        worker's files (under a lock on the directory): split between two, the one that commits the
+        later rows first moves the worker's mark past the other's rows, which are then skipped as
+        written, and an answered line would be counted dropped by one while the other writes its row."""
+        claimed: list[Path] = []
+        lock = os.open(self.directory, os.O_RDONLY)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            files: dict[tuple[str, str, int], list[Path]] = {}
+            for path in sorted(self.directory.glob("*.jsonl")):
+                owner = owner_of(path)
+                if owner is not None and owner[0] != self.worker and owner[1] == self.host:
+                    files.setdefault(owner, []).append(path)
+            for (_, _, pid), paths in files.items():
+                if pid_alive(pid):
+                    continue
+                for path in paths:
+                    self._adopted += 1
+                    target = self._path(f"a{self._adopted}")
+                    try:
+                        path.rename(target)
+                    except FileNotFoundError:  # gone already
+                        continue
+                    claimed.append(target)
+        finally:
+            os.close(lock)  # and with it the lock
+        return claimed
+
     def adopt(self) -> Adopted:
-        """The rows of every dead worker's journal on this host, each file claimed by one adopter."""
+        """The rows of every dead worker's journal on this host (see _claim)."""
         found = Adopted()
         if not self.directory.is_dir():
             return found
         answered: set[Entry] = set()
         resolved: set[Entry] = set()
-        for path in sorted(self.directory.glob("*.jsonl")):
-            owner = owner_of(path)
-            if owner is None or owner[0] == self.worker or owner[1] != self.host or pid_alive(owner[2]):
-                continue
-            self._adopted += 1
-            claimed = self._path(f"a{self._adopted}")
-            try:
-                path.rename(claimed)
-            except FileNotFoundError:  # another worker claimed it first
-                continue
+        for claimed in self._claim():
             self.closed.append(claimed)
             for line in claimed.read_text().splitlines():
                 if not line.strip():

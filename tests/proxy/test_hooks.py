@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -481,6 +482,45 @@ def test_a_live_workers_journal_is_not_adopted(tmp_path: Path) -> None:
 
     assert Journal(spool).adopt().rows == []
     assert live.exists()
+
+
+def test_two_heirs_never_split_a_dead_workers_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both workers beside a dead one adopt at once. Split between them, the heir that commits the later
+    segment first would move the dead worker's mark past the other's rows (written never), and one would
+    count an answered line dropped whose row the other writes. The second heir starts while the first is
+    between its renames; it must find nothing."""
+    spool = tmp_path / "usage-spool"
+    into: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+    dead = Journal(spool)
+    dead.worker = f"{socket.gethostname()}-{dead_pid()}-0123abcd"
+    dead.answered("call-1")
+    dead.append(usage_row(1), into)
+    dead.close_segment()  # the answered line is carried into the next segment, where its row arrives
+    dead.append(usage_row(2), into, answers="call-1")
+    dead.close_segment()
+    assert len(list(spool.glob("*.jsonl"))) == 2
+
+    first, second = Journal(spool), Journal(spool)
+    late: dict[str, Any] = {}
+    rename = Path.rename
+
+    def rename_then_let_the_other_in(path: Path, target: Any) -> Any:
+        moved = rename(path, target)
+        if "thread" not in late:  # the second heir runs while the first holds half of the files
+            late["thread"] = threading.Thread(target=lambda: late.update(found=second.adopt()))
+            late["thread"].start()
+            late["thread"].join(1.0)
+        return moved
+
+    monkeypatch.setattr(Path, "rename", rename_then_let_the_other_in)
+    found = first.adopt()
+    late["thread"].join(10)
+
+    assert sorted(r["prompt_tokens"] for r in found.rows) == [1, 2]
+    assert found.dropped == []  # the answered line and its row were read by the same heir
+    assert late["found"].rows == [] and late["found"].dropped == []
 
 
 def test_a_clean_exit_leaves_no_journal_and_no_mark(
