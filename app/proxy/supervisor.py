@@ -1,8 +1,9 @@
 """`llm-admin proxy run`: the LiteLLM proxy under gunicorn, reloaded gracefully on every new revision.
 
-On a new file: pre-flight the config (our checks and LiteLLM's, in this process) → HUP the gunicorn
-master → verify every worker serves the new revision (read back from /v1/model/info) → mark it live.
-When any step fails the last good file is restored (and reloaded if needed), the revision is marked
+On a new file: pre-flight the config (our checks and LiteLLM's, in this process) → a new generation of
+workers beside the old one (TTIN to the gunicorn master) → once every new worker has loaded the new
+revision, the old ones retire (TTOU) → verify the proxy serves it (read back from /v1/model/info) → mark
+it live. When any step fails the last good file is restored and reloaded (HUP), the revision is marked
 failed and an alert names the reason: a bad config never takes the proxy down.
 """
 
@@ -267,12 +268,14 @@ class Supervisor:
         deadline: float,
         phases: Callable[[str], None] = lambda _: None,
         probe_id: str | None = None,
+        until: str = "served",
     ) -> str | None:
-        """None when every worker serves `revision`; otherwise why not. `phases` hears each step.
+        """None when the new workers serve `revision`; otherwise why not. `phases` hears each step.
 
-        Old workers stop accepting as soon as gunicorn TERMs them (they may linger, draining their
-        keep-alive clients); so: every new worker has started on `revision` (its own report, see
-        worker.py), and the proxy answers a fresh connection with `revision`."""
+        `until="started"`: every new worker (not in `old_workers`) has started on `revision` (its own
+        report, see worker.py). `until="served"`: also, no old worker still accepts (a retiring worker
+        removes its report as it stops accepting; it may linger, draining its keep-alive clients), and
+        the proxy answers a fresh connection with `revision`."""
         assert self.process is not None
         seen: set[int | None] | None = None
         while time.monotonic() < deadline:
@@ -286,7 +289,9 @@ class Supervisor:
                 if len(started) == len(new_workers):
                     phases("workers started")
                     seen = set().union(*started.values())
-                    if seen == {revision}:
+                    if seen == {revision} and until == "started":
+                        return None
+                    if seen == {revision} and not self.accepting(old_workers):
                         served = served_revisions(self.host, self.port, self.master_key, probe_id)
                         seen = served if served is not None else seen
                         if served == {revision}:
@@ -295,6 +300,35 @@ class Supervisor:
             time.sleep(VERIFY_POLL_SECONDS)
         serving = ", ".join(sorted(str(r) for r in (seen or {None})))
         return f"not live within the deadline (the proxy serves revision {serving})"
+
+    def add_workers(self, old_workers: set[int], deadline: float) -> str | None:
+        """A new generation beside the old one: one TTIN per worker. gunicorn forks each from the
+        preloaded master and it loads the file now in place; one signal at a time (gunicorn queues
+        at most five)."""
+        assert self.process is not None
+        for added in range(1, self.workers + 1):
+            os.kill(self.process.pid, signal.SIGTTIN)
+            while len(child_pids(self.process.pid) - old_workers) < added:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    return "the new workers were not forked within the deadline"
+                self._heartbeat()
+                time.sleep(VERIFY_POLL_SECONDS)
+        return None
+
+    def retire_workers(self, old_workers: set[int]) -> None:
+        """One TTOU per worker added: gunicorn ends its oldest workers, the old generation. Each
+        signal once the last was seen (an old worker stopped accepting), or after a second."""
+        assert self.process is not None
+        for retired in range(1, self.workers + 1):
+            os.kill(self.process.pid, signal.SIGTTOU)
+            seen_by = time.monotonic() + 1.0
+            while self.accepting(old_workers) > len(old_workers) - retired and time.monotonic() < seen_by:
+                time.sleep(VERIFY_POLL_SECONDS)
+
+    def accepting(self, workers: set[int]) -> int:
+        """How many of these workers still accept connections (alive and not retiring)."""
+        assert self.process is not None
+        return len(self.started_workers(child_pids(self.process.pid) & workers))
 
     def started_workers(self, pids: set[int]) -> dict[int, set[int | None]]:
         """The revisions each of `pids` reported serving once started; a worker still starting is absent."""
@@ -405,7 +439,7 @@ class Supervisor:
         self._live(text, (time.monotonic() - started) * 1000)
 
     def reload(self, text: str) -> ReloadResult:
-        """Apply a new file: pre-flight, HUP, verify; restore the last good file on failure."""
+        """Apply a new file: pre-flight, new workers beside the old, verify; on failure restore the old."""
         assert self.process is not None
         started = time.monotonic()
         phases: dict[str, float] = {}
@@ -423,11 +457,18 @@ class Supervisor:
             return self._fail(revision, "; ".join(problems), started, reloaded=False)
         self.send_held()
         old_workers = child_pids(self.process.pid)
-        os.kill(self.process.pid, signal.SIGHUP)
         deadline = started + reload_deadline(self.checked_deployments)
-        problem = self.verify(
-            revision, old_workers=old_workers, deadline=deadline, phases=phase, probe_id=self.probe_id
+        # the old workers serve until the new ones have loaded the file (at 10,000 deployments on a
+        # busy box that takes a minute: callers would wait in the backlog past their timeouts)
+        problem = self.add_workers(old_workers, deadline) or self.verify(
+            revision, old_workers=old_workers, deadline=deadline, phases=phase, until="started"
         )
+        if problem is None:
+            self.retire_workers(old_workers)
+            phase("old workers retired")
+            problem = self.verify(
+                revision, old_workers=old_workers, deadline=deadline, phases=phase, probe_id=self.probe_id
+            )
         if problem:
             return self._fail(revision, problem, started, reloaded=True)
         return self._live(text, (time.monotonic() - started) * 1000, phases)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -261,6 +262,33 @@ def test_proxy_reload_reloads_the_current_file_and_reports_it_live(sup: Supervis
 
     assert re.fullmatch(rf"revision {revision} live in \d+ ms\n", out), out
     assert sup.served_revisions() == {revision}
+
+
+def test_the_old_workers_accept_until_the_new_ones_have_loaded_the_file(sup: Supervised) -> None:
+    """A reload brings up the new generation beside the old one: at no moment do fewer workers accept
+    than the proxy runs (at 10,000 deployments a new worker needs a minute to load, and callers would
+    wait in the backlog meanwhile), and both generations accept for a while."""
+    reports = sup.data_dir / "proxy-workers"
+    samples: list[set[str]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            samples.append({p.name for p in reports.glob("*.json")})  # a worker's report: it accepts
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        out = sup.cli("proxy", "reload").stdout
+    finally:
+        done.set()
+        watcher.join()
+
+    assert LIVE.search(out), out
+    assert min(len(s) for s in samples) >= WORKERS, [sorted(s) for s in samples if len(s) < WORKERS][:3]
+    assert max(len(s) for s in samples) == 2 * WORKERS
+    wait_for(lambda: settled(sup), 60, f"the proxy's {WORKERS} workers to serve, no old one left")
 
 
 def test_applies_under_continuous_load_drop_no_request(sup: Supervised) -> None:
