@@ -309,7 +309,9 @@ class Supervisor:
         for added in range(1, self.workers + 1):
             os.kill(self.process.pid, signal.SIGTTIN)
             while len(child_pids(self.process.pid) - old_workers) < added:
-                if self.process.poll() is not None or time.monotonic() > deadline:
+                if self.process.poll() is not None:
+                    return None  # verify says how the proxy ended
+                if time.monotonic() > deadline:
                     return "the new workers were not forked within the deadline"
                 self._heartbeat()
                 time.sleep(VERIFY_POLL_SECONDS)
@@ -323,6 +325,7 @@ class Supervisor:
             os.kill(self.process.pid, signal.SIGTTOU)
             seen_by = time.monotonic() + 1.0
             while self.accepting(old_workers) > len(old_workers) - retired and time.monotonic() < seen_by:
+                self._heartbeat()
                 time.sleep(VERIFY_POLL_SECONDS)
 
     def accepting(self, workers: set[int]) -> int:
