@@ -268,12 +268,12 @@ class Supervisor:
         deadline: float,
         phases: Callable[[str], None] = lambda _: None,
         probe_id: str | None = None,
-        until: str = "served",
+        served: bool = True,
     ) -> str | None:
         """None when the new workers serve `revision`; otherwise why not. `phases` hears each step.
 
-        `until="started"`: every new worker (not in `old_workers`) has started on `revision` (its own
-        report, see worker.py). `until="served"`: also, no old worker still accepts (a retiring worker
+        Every new worker (not in `old_workers`) has started on `revision` (its own report, see
+        worker.py); and unless `served` is False: no old worker still accepts (a retiring worker
         removes its report as it stops accepting; it may linger, draining its keep-alive clients), and
         the proxy answers a fresh connection with `revision`."""
         assert self.process is not None
@@ -289,12 +289,12 @@ class Supervisor:
                 if len(started) == len(new_workers):
                     phases("workers started")
                     seen = set().union(*started.values())
-                    if seen == {revision} and until == "started":
+                    if seen == {revision} and not served:
                         return None
                     if seen == {revision} and not self.accepting(old_workers):
-                        served = served_revisions(self.host, self.port, self.master_key, probe_id)
-                        seen = served if served is not None else seen
-                        if served == {revision}:
+                        answered = served_revisions(self.host, self.port, self.master_key, probe_id)
+                        seen = answered if answered is not None else seen
+                        if answered == {revision}:
                             self.prune_worker_reports()
                             return None
             time.sleep(VERIFY_POLL_SECONDS)
@@ -464,7 +464,7 @@ class Supervisor:
         # the old workers serve until the new ones have loaded the file (at 10,000 deployments on a
         # busy box that takes a minute: callers would wait in the backlog past their timeouts)
         problem = self.add_workers(old_workers, deadline) or self.verify(
-            revision, old_workers=old_workers, deadline=deadline, phases=phase, until="started"
+            revision, old_workers=old_workers, deadline=deadline, phases=phase, served=False
         )
         if problem is None:
             self.retire_workers(old_workers)
