@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.standins.base import sse
+
 
 @dataclass
 class Seen:
@@ -44,6 +46,7 @@ class FakeUpstream:
     api_key: str | None = None  # when set, requests without it get 401
     hang_seconds: float = 30.0
     delay_seconds: float = 0.0
+    stream_seconds: float = 0.0
     # as a real provider: prompt tokens counted from the request by this function (else prompt_tokens)
     count_prompt: Callable[[dict[str, Any]], int] | None = None
     seen: list[Seen] = field(default_factory=list)
@@ -98,7 +101,23 @@ class FakeUpstream:
                 if upstream.mode == "error429":
                     self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}})
                     return
+                if body.get("stream") and not self.path.rstrip("/").endswith("/messages"):
+                    self._stream(upstream.stream_events(body))
+                    return
                 self._send(200, upstream.answer(self.command, self.path, body))
+
+            def _stream(self, events: list[dict[str, Any]]) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                pause = upstream.stream_seconds / max(len(events) - 1, 1)
+                for index, chunk in enumerate(sse(events, done=True)):
+                    if index and index < len(events):
+                        time.sleep(pause)
+                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
 
             do_GET = _handle
             do_POST = _handle
@@ -149,6 +168,16 @@ class FakeUpstream:
                 "total_tokens": prompt + completion,
             },
         }
+
+    def stream_events(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The chunks of a streamed chat answer: the role, a character of the reply each, the finish."""
+        head = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time())}
+        head["model"] = body.get("model", "fake")
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        deltas += [{"content": char} for char in self.reply]
+        events = [{**head, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+        events.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        return events
 
 
 def _authorized(headers: Any, key: str) -> bool:

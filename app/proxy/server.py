@@ -13,6 +13,7 @@ import gc
 import importlib
 import os
 import signal
+import sys
 import types
 from typing import Any
 
@@ -60,6 +61,16 @@ class ProxyApplication(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]):
         self.options = options
         super().__init__()
+
+    def run(self) -> None:
+        """BaseApplication.run with our master (arbiter.py)."""
+        from app.proxy.arbiter import BlueGreenArbiter
+
+        try:
+            BlueGreenArbiter(self).run()
+        except RuntimeError as exc:  # gunicorn's way to say it cannot start (the port is taken)
+            print(f"\nError: {exc}\n", file=sys.stderr, flush=True)
+            sys.exit(1)
 
     def load_config(self) -> None:
         for key, value in self.options.items():

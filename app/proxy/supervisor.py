@@ -1,10 +1,10 @@
 """`llm-admin proxy run`: the LiteLLM proxy under gunicorn, reloaded gracefully on every new revision.
 
 On a new file: pre-flight the config (our checks and LiteLLM's, in this process) → a new generation of
-workers beside the old one (TTIN to the gunicorn master) → once every new worker has loaded the new
-revision, the old ones retire (TTOU) → verify the proxy serves it (read back from /v1/model/info) → mark
-it live. When any step fails the last good file is restored and reloaded (HUP), the revision is marked
-failed and an alert names the reason: a bad config never takes the proxy down.
+workers beside the old one (TTIN to the gunicorn master, arbiter.py) → once every new worker has loaded
+the new revision, the old ones retire (TTOU) → verify the proxy serves it (read back from
+/v1/model/info) → mark it live. When any step fails the last good file is restored and reloaded (HUP),
+the revision is marked failed and an alert names the reason: a bad config never takes the proxy down.
 """
 
 from __future__ import annotations
@@ -302,31 +302,18 @@ class Supervisor:
         return f"not live within the deadline (the proxy serves revision {serving})"
 
     def add_workers(self, old_workers: set[int], deadline: float) -> str | None:
-        """A new generation beside the old one: one TTIN per worker. gunicorn forks each from the
-        preloaded master and it loads the file now in place; one signal at a time (gunicorn queues
-        at most five)."""
+        """A new generation beside the old one (TTIN, see arbiter.py): gunicorn forks its workers
+        from the preloaded master and they load the file now in place."""
         assert self.process is not None
-        for added in range(1, self.workers + 1):
-            os.kill(self.process.pid, signal.SIGTTIN)
-            while len(child_pids(self.process.pid) - old_workers) < added:
-                if self.process.poll() is not None:
-                    return None  # verify says how the proxy ended
-                if time.monotonic() > deadline:
-                    return "the new workers were not forked within the deadline"
-                self._heartbeat()
-                time.sleep(VERIFY_POLL_SECONDS)
+        os.kill(self.process.pid, signal.SIGTTIN)
+        while len(child_pids(self.process.pid) - old_workers) < self.workers:
+            if self.process.poll() is not None:
+                return None  # verify says how the proxy ended
+            if time.monotonic() > deadline:
+                return "the new workers were not forked within the deadline"
+            self._heartbeat()
+            time.sleep(VERIFY_POLL_SECONDS)
         return None
-
-    def retire_workers(self, old_workers: set[int]) -> None:
-        """One TTOU per worker added: gunicorn ends its oldest workers, the old generation. Each
-        signal once the last was seen (an old worker stopped accepting), or after a second."""
-        assert self.process is not None
-        for retired in range(1, self.workers + 1):
-            os.kill(self.process.pid, signal.SIGTTOU)
-            seen_by = time.monotonic() + 1.0
-            while self.accepting(old_workers) > len(old_workers) - retired and time.monotonic() < seen_by:
-                self._heartbeat()
-                time.sleep(VERIFY_POLL_SECONDS)
 
     def accepting(self, workers: set[int]) -> int:
         """How many of these workers still accept connections (alive and not retiring)."""
@@ -467,8 +454,8 @@ class Supervisor:
             revision, old_workers=old_workers, deadline=deadline, phases=phase, served=False
         )
         if problem is None:
-            self.retire_workers(old_workers)
-            phase("old workers retired")
+            os.kill(self.process.pid, signal.SIGTTOU)  # the old generation retires (arbiter.py)
+            phase("old workers told to retire")
             problem = self.verify(
                 revision, old_workers=old_workers, deadline=deadline, phases=phase, probe_id=self.probe_id
             )

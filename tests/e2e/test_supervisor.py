@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ def beta() -> Iterator[FakeUpstream]:
 
 BASELINE = {("alpha-co", "alpha"), ("beta-co", "beta")}  # the enabled models, as (provider, alias)
 WORKERS = 2
+LONG_STREAM_SECONDS = 30.0  # longer than two reloads take on a busy machine
 
 
 @dataclass
@@ -288,6 +290,47 @@ def test_the_old_workers_accept_until_the_new_ones_have_loaded_the_file(sup: Sup
     assert LIVE.search(out), out
     assert min(len(s) for s in samples) >= WORKERS, [sorted(s) for s in samples if len(s) < WORKERS][:3]
     assert max(len(s) for s in samples) == 2 * WORKERS
+    wait_for(lambda: settled(sup), 60, f"the proxy's {WORKERS} workers to serve, no old one left")
+
+
+def test_a_reload_while_a_retired_worker_still_streams_forks_the_new_workers_at_once(
+    sup: Supervised, alpha: FakeUpstream
+) -> None:
+    """Two reloads in a row while a caller reads a long stream: the worker streaming it is retired by
+    the first and still streaming at the second. The second brings up its new workers and retires
+    every old one that accepts without waiting for that stream, and the stream ends whole."""
+    state = sup.state()
+    assert state is not None and state.master_pid is not None
+    first_generation = child_pids(state.master_pid)
+    reached = len(alpha.seen)
+    body = {"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+    def stream() -> str:
+        with (
+            sup.client(timeout=60) as client,
+            client.stream("POST", "/v1/chat/completions", json=body) as answer,
+        ):
+            assert answer.status_code == 200, answer.read()
+            lines = [line.removeprefix("data: ") for line in answer.iter_lines() if line.startswith("data: ")]
+        assert lines[-1] == "[DONE]", lines
+        return "".join(json.loads(line)["choices"][0]["delta"].get("content") or "" for line in lines[:-1])
+
+    alpha.stream_seconds = LONG_STREAM_SECONDS
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            streamed = pool.submit(stream)
+            wait_for(lambda: len(alpha.seen) > reached or None, 30, "the stream's request to reach alpha")
+            for _ in range(2):
+                out = sup.cli("proxy", "reload").stdout
+                assert LIVE.search(out), out
+                # what makes this test: a worker of the first generation still streams
+                assert not streamed.done(), "the reload waited for a retired worker's stream to end"
+                assert child_pids(state.master_pid) & first_generation
+            text = streamed.result()
+    finally:
+        alpha.stream_seconds = 0.0
+    assert text == alpha.reply
+    assert sup.served_revisions() == {live_revision(sup)}
     wait_for(lambda: settled(sup), 60, f"the proxy's {WORKERS} workers to serve, no old one left")
 
 
