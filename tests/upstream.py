@@ -170,13 +170,28 @@ class FakeUpstream:
         }
 
     def stream_events(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        """The chunks of a streamed chat answer: the role, a character of the reply each, the finish."""
-        head = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time())}
-        head["model"] = body.get("model", "fake")
-        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
-        deltas += [{"content": char} for char in self.reply]
-        events = [{**head, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
-        events.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        """The chunks of a streamed chat answer: the role, a character of the reply each, the finish,
+        and with `stream_options.include_usage` a last chunk of no choices carrying `usage` (every
+        other chunk then has `"usage": null`), as tests/standins/openai.py documents from OpenAI's."""
+        head: dict[str, Any] = {"id": "chatcmpl-fake", "object": "chat.completion.chunk"}
+        head |= {"created": int(time.time()), "model": body.get("model", "fake")}
+        with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if with_usage:
+            head["usage"] = None
+        deltas: list[tuple[dict[str, Any], str | None]] = [({"role": "assistant", "content": ""}, None)]
+        deltas += [({"content": char}, None) for char in self.reply] + [({}, "stop")]
+        events = [
+            {**head, "choices": [{"index": 0, "delta": d, "logprobs": None, "finish_reason": finish}]}
+            for d, finish in deltas
+        ]
+        if with_usage:
+            prompt, completion = self.prompt_tokens, self.completion_tokens
+            usage = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
+            events.append({**head, "choices": [], "usage": usage})
         return events
 
 
