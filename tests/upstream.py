@@ -6,12 +6,12 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.standins.base import sse
+from tests.standins.base import sse, write_chunked
 
 
 @dataclass
@@ -111,13 +111,9 @@ class FakeUpstream:
                 self.send_header("Content-Type", "text/event-stream; charset=utf-8")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                pause = upstream.stream_seconds / max(len(events) - 1, 1)
-                for index, chunk in enumerate(sse(events, done=True)):
-                    if index and index < len(events):
-                        time.sleep(pause)
-                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
+                write_chunked(
+                    self.wfile, paced(sse(events, done=True), upstream.stream_seconds / len(events))
+                )
 
             do_GET = _handle
             do_POST = _handle
@@ -146,10 +142,6 @@ class FakeUpstream:
                 "stop_sequence": None,
                 "usage": {"input_tokens": self.prompt_tokens, "output_tokens": self.completion_tokens},
             }
-        prompt = self.count_prompt(body) if self.count_prompt else self.prompt_tokens
-        # as a real provider: at most max_tokens per choice, n choices
-        cap = body.get("max_tokens") or body.get("max_completion_tokens") or self.completion_tokens
-        completion = min(self.completion_tokens, int(cap)) * int(body.get("n") or 1)
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -162,12 +154,15 @@ class FakeUpstream:
                     "finish_reason": "stop",
                 }
             ],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            },
+            "usage": self.usage(body),
         }
+
+    def usage(self, body: dict[str, Any]) -> dict[str, int]:
+        prompt = self.count_prompt(body) if self.count_prompt else self.prompt_tokens
+        # as a real provider: at most max_tokens per choice, n choices
+        cap = body.get("max_tokens") or body.get("max_completion_tokens") or self.completion_tokens
+        completion = min(self.completion_tokens, int(cap)) * int(body.get("n") or 1)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def stream_events(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """The chunks of a streamed chat answer: the role, a character of the reply each, the finish,
@@ -185,14 +180,16 @@ class FakeUpstream:
             for d, finish in deltas
         ]
         if with_usage:
-            prompt, completion = self.prompt_tokens, self.completion_tokens
-            usage = {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            }
-            events.append({**head, "choices": [], "usage": usage})
+            events.append({**head, "choices": [], "usage": self.usage(body)})
         return events
+
+
+def paced(chunks: list[bytes], pause: float) -> Iterator[bytes]:
+    """The chunks with `pause` seconds before each but the first."""
+    for index, chunk in enumerate(chunks):
+        if index:
+            time.sleep(pause)
+        yield chunk
 
 
 def _authorized(headers: Any, key: str) -> bool:

@@ -172,10 +172,7 @@ class StandIn:
                     return
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                for chunk in response.chunks:
-                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
+                write_chunked(self.wfile, response.chunks)
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
@@ -193,6 +190,14 @@ class StandIn:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def write_chunked(out: Any, chunks: Iterable[bytes]) -> None:
+    """HTTP/1.1 chunked transfer coding: each chunk as it comes (flushed), then the last chunk."""
+    for chunk in chunks:
+        out.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        out.flush()
+    out.write(b"0\r\n\r\n")
 
 
 def _encode(body: Any) -> bytes:
